@@ -1,0 +1,31 @@
+"""Bosun: a production runtime for MCP servers.
+
+The public face only; everything else lives in the layers below.
+"""
+
+from bosun.app.content import Audio, EmbeddedResource, Image, ResourceLink, Text
+from bosun.app.context import Context, Elicited
+from bosun.app.handlers import CachePolicy
+from bosun.app.prompts import assistant, user
+from bosun.app.tools import ToolError
+from bosun.protocol.errors import McpError
+from bosun.server import Server
+from bosun.transport.options import HttpOptions
+
+__all__ = [
+    "Audio",
+    "CachePolicy",
+    "Context",
+    "Elicited",
+    "EmbeddedResource",
+    "HttpOptions",
+    "Image",
+    "McpError",
+    "ResourceLink",
+    "Server",
+    "Text",
+    "ToolError",
+    "assistant",
+    "user",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,200 @@
+"""The MCP methods, as functions of a `Call`, over the registry.
+
+Both eras share these; what differs (resource-not-found code, cache hints,
+input requests) is decided by `call.modern` in one place each. Session methods
+(`initialize`, `ping`, `logging/setLevel`, `resources/subscribe`) live with the
+session transport, `subscriptions/listen` with the stream it opens.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bosun.app.context import Context, InputRequired
+from bosun.app.registry import Registry
+from bosun.app.resources import Resource
+from bosun.protocol.call import Call
+from bosun.protocol.errors import LEGACY_RESOURCE_NOT_FOUND, McpError, invalid_params
+from bosun.protocol.request_state import StateSealer, arguments_digest
+from bosun.protocol.versions import MODERN_VERSIONS
+
+Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+_MAX_COMPLETIONS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """The `ttlMs`/`cacheScope` hints put on cacheable results (2026-07-28)."""
+
+    list_ttl_ms: int = 60_000
+    read_ttl_ms: int = 0
+    list_scope: str = "public"
+    read_scope: str = "private"
+
+
+def _cursor_offset(params: dict[str, Any]) -> int:
+    cursor = params.get("cursor")
+    if cursor is None:
+        return 0
+    try:
+        offset = int(base64.urlsafe_b64decode(str(cursor).encode()).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise invalid_params("Invalid cursor") from None
+    if offset < 0:
+        raise invalid_params("Invalid cursor")
+    return offset
+
+
+class Handlers:
+    """Method tables for both eras, bound to one registry."""
+
+    def __init__(self, registry: Registry, sealer: StateSealer, capabilities: dict[str, Any],
+                 server_info: dict[str, Any], instructions: str | None, cache: CachePolicy, page_size: int = 200) -> None:
+        self.registry = registry
+        self.sealer = sealer
+        self.capabilities = capabilities
+        self.server_info = server_info
+        self.instructions = instructions
+        self.cache = cache
+        self.page_size = page_size
+        shared: dict[str, Handler] = {
+            "tools/list": self.list_tools,
+            "tools/call": self.call_tool,
+            "resources/list": self.list_resources,
+            "resources/templates/list": self.list_templates,
+            "resources/read": self.read_resource,
+            "prompts/list": self.list_prompts,
+            "prompts/get": self.get_prompt,
+            "completion/complete": self.complete,
+        }
+        self.modern: dict[str, Handler] = {**shared, "server/discover": self.discover}
+        self.legacy: dict[str, Handler] = dict(shared)
+
+    # Lists.
+    def _page(self, call: Call, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        offset = _cursor_offset(call.params)
+        end = offset + self.page_size
+        result: dict[str, Any] = {key: items[offset:end] if offset or end < len(items) else items}
+        if end < len(items):
+            result["nextCursor"] = base64.urlsafe_b64encode(str(end).encode()).decode()
+        if call.modern:
+            result["ttlMs"] = self.cache.list_ttl_ms
+            result["cacheScope"] = self.cache.list_scope
+        return result
+
+    async def list_tools(self, call: Call) -> dict[str, Any]:
+        return self._page(call, "tools", [tool.definition for tool in self.registry.tools.values()])
+
+    async def list_resources(self, call: Call) -> dict[str, Any]:
+        return self._page(call, "resources", [r.definition for r in self.registry.resources.values()])
+
+    async def list_templates(self, call: Call) -> dict[str, Any]:
+        return self._page(call, "resourceTemplates", [t.definition for t in self.registry.templates])
+
+    async def list_prompts(self, call: Call) -> dict[str, Any]:
+        return self._page(call, "prompts", [prompt.definition for prompt in self.registry.prompts.values()])
+
+    async def discover(self, call: Call) -> dict[str, Any]:
+        result: dict[str, Any] = {"supportedVersions": list(MODERN_VERSIONS), "capabilities": self.capabilities}
+        if self.instructions:
+            result["instructions"] = self.instructions
+        result["ttlMs"] = self.cache.list_ttl_ms
+        result["cacheScope"] = "public"
+        return result
+
+    # Calls that may need input from the client.
+    async def _run(self, call: Call, target: str, arguments: Any, wants_context: bool,
+                   run: Callable[[Context | None], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        if not wants_context:
+            return await run(None)
+        if not call.modern:
+            return await run(Context(call))
+        params = call.params
+        state = params.get("requestState")
+        responses = params.get("inputResponses")
+        if responses is not None and type(responses) is not dict:
+            raise invalid_params("inputResponses must be an object")
+        binding = ""
+        answers: dict[str, Any] = {}
+        if state is not None:
+            binding = f"{call.method}\0{target}\0{arguments_digest(arguments)}\0{call.principal or ''}"
+            answers = dict(self.sealer.open(binding, state).get("r", {}))
+        if responses:
+            answers.update(responses)
+        try:
+            return await run(Context(call, answers))
+        except InputRequired as need:
+            if not binding:
+                binding = f"{call.method}\0{target}\0{arguments_digest(arguments)}\0{call.principal or ''}"
+            sealed = self.sealer.seal(binding, {"r": need.answered})
+            return {"resultType": "input_required", "inputRequests": need.requests, "requestState": sealed}
+
+    async def call_tool(self, call: Call) -> dict[str, Any]:
+        name = call.params.get("name")
+        tool = self.registry.tools.get(name) if type(name) is str else None
+        if tool is None:
+            raise invalid_params(f"Unknown tool: {name}")
+        arguments = call.params.get("arguments")
+        if tool.signature.context_param is None:
+            return await tool.call(arguments, None)
+        return await self._run(call, tool.name, arguments, True, lambda ctx: tool.call(arguments, ctx))
+
+    async def read_resource(self, call: Call) -> dict[str, Any]:
+        uri = call.params.get("uri")
+        if type(uri) is not str:
+            raise invalid_params("resources/read needs a 'uri' string")
+        found = self.registry.find_resource(uri)
+        if found is None:
+            if call.modern:
+                raise invalid_params(f"Resource not found: {uri}", {"uri": uri})
+            raise McpError(LEGACY_RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+        resource, variables = found
+
+        async def read(ctx: Context | None) -> dict[str, Any]:
+            if isinstance(resource, Resource):
+                contents = await resource.read(ctx)
+            else:
+                contents = await resource.read(uri, variables, ctx)
+            result: dict[str, Any] = {"contents": contents}
+            if call.modern:
+                result["ttlMs"] = resource.ttl_ms if resource.ttl_ms is not None else self.cache.read_ttl_ms
+                result["cacheScope"] = resource.cache_scope or self.cache.read_scope
+            return result
+
+        return await self._run(call, uri, None, resource.signature.context_param is not None, read)
+
+    async def get_prompt(self, call: Call) -> dict[str, Any]:
+        name = call.params.get("name")
+        prompt = self.registry.prompts.get(name) if type(name) is str else None
+        if prompt is None:
+            raise invalid_params(f"Unknown prompt: {name}")
+        arguments = call.params.get("arguments")
+        wants = prompt.signature.context_param is not None
+        return await self._run(call, prompt.name, arguments, wants, lambda ctx: prompt.render(arguments, ctx))
+
+    async def complete(self, call: Call) -> dict[str, Any]:
+        ref = call.params.get("ref")
+        argument = call.params.get("argument")
+        if type(ref) is not dict or type(argument) is not dict:
+            raise invalid_params("completion/complete needs 'ref' and 'argument' objects")
+        kind = ref.get("type")
+        target = ref.get("name") if kind == "ref/prompt" else ref.get("uri")
+        if kind == "ref/prompt" and target not in self.registry.prompts:
+            raise invalid_params(f"Unknown prompt: {target}")
+        if kind not in ("ref/prompt", "ref/resource"):
+            raise invalid_params(f"Unknown completion reference type: {kind}")
+        completer = self.registry.completers.get((kind, str(target), str(argument.get("name"))))
+        values: list[str] = []
+        if completer is not None:
+            context = call.params.get("context")
+            known = context.get("arguments") if type(context) is dict else None
+            produced = completer(str(argument.get("value", "")), known if type(known) is dict else {})
+            if hasattr(produced, "__await__"):
+                produced = await produced
+            values = [str(value) for value in produced]
+        completion: dict[str, Any] = {"values": values[:_MAX_COMPLETIONS], "total": len(values),
+                                      "hasMore": len(values) > _MAX_COMPLETIONS}
+        return {"completion": completion}

@@ -1,0 +1,110 @@
+"""Tools: a typed function, its schemas, and turning its outcome into a `CallToolResult`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from bosun.app.content import to_content, to_text
+from bosun.app.context import Context, InputRequired
+from bosun.app.invoke import invoke
+from bosun.app.signature import Output, describe_validation_error, inspect_function, output_for
+from bosun.protocol.errors import McpError
+
+log = logging.getLogger("bosun.tools")
+
+
+class ToolError(Exception):
+    """Raise from a tool to report a failure the model should see (an `isError` result)."""
+
+
+def error_result(message: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+def mirrored_headers(schema: dict[str, Any], path: tuple[str, ...] = ()) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Arguments marked `x-mcp-header` (2026-07-28): (lower-cased header suffix, property path)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for key, prop in schema.get("properties", {}).items():
+        if not isinstance(prop, dict):
+            continue
+        header = prop.get("x-mcp-header")
+        if isinstance(header, str) and header:
+            found.append((header.lower(), (*path, key)))
+        if prop.get("type") == "object":
+            found.extend(mirrored_headers(prop, (*path, key)))
+    return tuple(found)
+
+
+class Tool:
+    """One registered tool; everything per-call is precomputed here."""
+
+    __slots__ = ("name", "fn", "signature", "output", "definition", "mirrored_headers")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name or fn.__name__
+        self.fn = fn
+        self.signature = inspect_function(fn, self.name)
+        self.output: Output | None = output_for(fn, structured_output)
+        definition: dict[str, Any] = {"name": self.name}
+        if title:
+            definition["title"] = title
+        text = description if description is not None else (fn.__doc__ or "").strip()
+        if text:
+            definition["description"] = text
+        definition["inputSchema"] = self.signature.input_schema
+        if self.output is not None:
+            definition["outputSchema"] = self.output.schema
+        if annotations:
+            definition["annotations"] = annotations
+        if icons:
+            definition["icons"] = icons
+        if meta:
+            definition["_meta"] = meta
+        self.definition = definition
+        self.mirrored_headers = mirrored_headers(self.signature.input_schema)
+
+    async def call(self, arguments: Any, ctx: Context | None) -> dict[str, Any]:
+        """Validate, run, and shape the result. Failures of the tool itself become `isError` results."""
+        if arguments is None:
+            arguments = {}
+        elif type(arguments) is not dict:
+            return error_result(f"Invalid arguments for tool {self.name}: arguments must be an object")
+        try:
+            validated = self.signature.model.model_validate(arguments)
+        except ValidationError as exc:
+            return error_result(f"Invalid arguments for tool {self.name}: {describe_validation_error(exc)}")
+        try:
+            value = await invoke(self.fn, self.signature, dict(validated.__dict__), ctx)
+        except (InputRequired, McpError):
+            raise
+        except ToolError as exc:
+            return error_result(str(exc))
+        except Exception as exc:
+            log.warning("tool %s raised %s", self.name, type(exc).__name__, exc_info=True)
+            return error_result(f"Error executing tool {self.name}: {exc}")
+        return self.shape(value)
+
+    def shape(self, value: Any) -> dict[str, Any]:
+        output = self.output
+        if output is None:
+            return {"content": to_content(value)}
+        try:
+            structured = output.structured(value)
+        except Exception as exc:
+            return error_result(f"Tool {self.name} returned a value that does not match its return type: {exc}")
+        shown = structured["result"] if output.wrapped else structured
+        return {"content": [{"type": "text", "text": to_text(shown)}], "structuredContent": structured}

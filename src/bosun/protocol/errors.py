@@ -1,0 +1,83 @@
+"""JSON-RPC and MCP error codes, and the one exception type that carries them.
+
+Handlers raise `McpError`; the transport turns it into an error response with
+the right HTTP status. Keeping the status next to the code means no layer above
+has to remember which error maps to 400 and which to 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# 2025-era codes (session transport); the modern era must not emit these.
+LEGACY_RESOURCE_NOT_FOUND = -32002
+LEGACY_URL_ELICITATION_REQUIRED = -32042
+# Codes the 2026-07-28 specification reserves for itself.
+HEADER_MISMATCH = -32020
+MISSING_REQUIRED_CLIENT_CAPABILITY = -32021
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+
+class McpError(Exception):
+    """A failure that becomes a JSON-RPC error response.
+
+    `http_status` is what the modern Streamable HTTP transport answers with; the
+    session transport answers most protocol errors inside a 200 response.
+    """
+
+    __slots__ = ("code", "message", "data", "http_status")
+
+    def __init__(self, code: int, message: str, data: Any = None, http_status: int = 200) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.http_status = http_status
+
+    def to_error(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+def method_not_found(method: str) -> McpError:
+    return McpError(METHOD_NOT_FOUND, f"Method not found: {method}", http_status=404)
+
+
+def invalid_params(message: str, data: Any = None, http_status: int = 200) -> McpError:
+    """-32602. Inside a handler it is an ordinary JSON-RPC error (HTTP 200); a malformed envelope is a 400."""
+    return McpError(INVALID_PARAMS, message, data, http_status=http_status)
+
+
+def internal_error() -> McpError:
+    """What the client sees of an unexpected failure: no traceback, no internals."""
+    return McpError(INTERNAL_ERROR, "Internal error", http_status=500)
+
+
+def header_mismatch(message: str) -> McpError:
+    return McpError(HEADER_MISMATCH, f"Header mismatch: {message}", http_status=400)
+
+
+def unsupported_version(requested: object, supported: list[str]) -> McpError:
+    return McpError(
+        UNSUPPORTED_PROTOCOL_VERSION,
+        "Unsupported protocol version",
+        {"supported": supported, "requested": requested},
+        http_status=400,
+    )
+
+
+def missing_capability(*capabilities: str) -> McpError:
+    required = {name: {} for name in capabilities}
+    return McpError(
+        MISSING_REQUIRED_CLIENT_CAPABILITY,
+        f"Missing required client capability: {', '.join(capabilities)}",
+        {"requiredCapabilities": required},
+        http_status=400,
+    )

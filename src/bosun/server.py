@@ -1,0 +1,157 @@
+"""`Server`: register typed functions as tools, resources and prompts; build the ASGI app.
+
+    server = Server("notes")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    app = server.asgi_app()
+
+Registration does all the reflection (schemas, validators, serializers) once;
+`asgi_app()` freezes capabilities and builds the transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from bosun.app.handlers import CachePolicy, Handlers
+from bosun.app.prompts import Prompt
+from bosun.app.registry import Registry
+from bosun.app.resources import Resource, ResourceTemplate, compile_template
+from bosun.app.tools import Tool
+from bosun.config import http_options_from_env, state_keys_from_env
+from bosun.protocol.changes import ChangeHub
+from bosun.protocol.request_state import StateSealer
+from bosun.transport.app import Hook, McpApp
+from bosun.transport.options import HttpOptions
+from bosun.transport.sessions import SessionStore
+from bosun.types import ASGIApp
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Server:
+    def __init__(self, name: str, version: str = "0.1.0", *, title: str | None = None, instructions: str | None = None,
+                 website_url: str | None = None, icons: list[dict[str, Any]] | None = None,
+                 cache: CachePolicy | None = None, page_size: int = 200) -> None:
+        self.name = name
+        self.version = version
+        self.instructions = instructions
+        self.info: dict[str, Any] = {"name": name, "version": version}
+        if title:
+            self.info["title"] = title
+        if website_url:
+            self.info["websiteUrl"] = website_url
+        if icons:
+            self.info["icons"] = icons
+        self.cache = cache or CachePolicy()
+        self.page_size = page_size
+        self.registry = Registry()
+        self.hub = ChangeHub()
+        self.on_startup: list[Hook] = []
+        self.on_shutdown: list[Hook] = []
+
+    # Registration.
+    @overload
+    def tool(self, fn: F) -> F: ...
+    @overload
+    def tool(self, name: str | None = None, **options: Any) -> Callable[[F], F]: ...
+
+    def tool(self, name: Any = None, **options: Any) -> Any:
+        """Register a tool. Options: title, description, annotations, structured_output, icons, meta."""
+        if callable(name):
+            self.add_tool(name)
+            return name
+
+        def register(fn: F) -> F:
+            self.add_tool(fn, name=name, **options)
+            return fn
+
+        return register
+
+    def add_tool(self, fn: Callable[..., Any], **options: Any) -> Tool:
+        tool = Tool(fn, **options)
+        if tool.name in self.registry.tools:
+            raise ValueError(f"a tool named {tool.name!r} is already registered")
+        self.registry.tools[tool.name] = tool
+        return tool
+
+    def resource(self, uri: str, **options: Any) -> Callable[[F], F]:
+        """Register a resource at `uri`, or a template if `uri` has `{variables}`.
+
+        Options: name, title, description, mime_type, ttl_ms, cache_scope, extra.
+        """
+
+        def register(fn: F) -> F:
+            _, variables = compile_template(uri)
+            if variables:
+                self.registry.templates.append(ResourceTemplate(fn, uri, **options))
+            else:
+                if uri in self.registry.resources:
+                    raise ValueError(f"a resource at {uri!r} is already registered")
+                self.registry.resources[uri] = Resource(fn, uri, **options)
+            return fn
+
+        return register
+
+    def prompt(self, name: str | None = None, **options: Any) -> Callable[[F], F]:
+        """Register a prompt. Options: title, description, icons."""
+
+        def register(fn: F) -> F:
+            prompt = Prompt(fn, name, **options)
+            self.registry.prompts[prompt.name] = prompt
+            return fn
+
+        return register
+
+    def completion(self, *, argument: str, prompt: str | None = None, resource: str | None = None) -> Callable[[F], F]:
+        """Register a completer `fn(value, context_arguments) -> list[str]` for a prompt or template argument."""
+        if (prompt is None) == (resource is None):
+            raise ValueError("give exactly one of prompt= or resource=")
+        key = ("ref/prompt", prompt, argument) if prompt is not None else ("ref/resource", resource, argument)
+
+        def register(fn: F) -> F:
+            self.registry.completers[key] = fn  # type: ignore[index]
+            return fn
+
+        return register
+
+    # Change notifications.
+    def notify_tools_changed(self) -> None:
+        self.hub.publish("tools")
+
+    def notify_prompts_changed(self) -> None:
+        self.hub.publish("prompts")
+
+    def notify_resources_changed(self) -> None:
+        self.hub.publish("resources")
+
+    def notify_resource_updated(self, uri: str) -> None:
+        self.hub.publish("resource", uri)
+
+    # Building.
+    def capabilities(self) -> dict[str, Any]:
+        registry = self.registry
+        capabilities: dict[str, Any] = {"logging": {}}
+        if registry.tools:
+            capabilities["tools"] = {"listChanged": True}
+        if registry.resources or registry.templates:
+            capabilities["resources"] = {"subscribe": True, "listChanged": True}
+        if registry.prompts:
+            capabilities["prompts"] = {"listChanged": True}
+        if registry.prompts or registry.templates:
+            capabilities["completions"] = {}
+        return capabilities
+
+    def asgi_app(self, options: HttpOptions | None = None, *, store: SessionStore | None = None,
+                 state_keys: list[bytes] | None = None, routes: dict[str, ASGIApp] | None = None) -> McpApp:
+        """Build the ASGI app. Unset options come from the environment (BOSUN_*)."""
+        options = options or http_options_from_env()
+        sealer = StateSealer(state_keys if state_keys is not None else state_keys_from_env())
+        handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
+                            self.cache, self.page_size)
+        return McpApp(handlers, options, store=store, hub=self.hub, routes=routes,
+                      on_startup=self.on_startup, on_shutdown=self.on_shutdown)

@@ -1,0 +1,1 @@
+"""Streamable HTTP: the ASGI face of a server, for both protocol eras."""

@@ -1,0 +1,171 @@
+"""The ASGI application: routes each HTTP request to the right protocol era.
+
+Era selection follows the spec's dual-era rules: `initialize` (without a modern
+version header) or an `Mcp-Session-Id` opens or continues a 2025 session; every
+other POST is read as a 2026-07-28 stateless request, which then validates its
+own headers and `_meta`. GET and DELETE exist only for sessions; without one they
+are 405, as a modern-only server answers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bosun.app.handlers import Handlers
+from bosun.protocol.call import META_PROTOCOL_VERSION
+from bosun.protocol.changes import ChangeHub
+from bosun.protocol.errors import McpError
+from bosun.protocol.jsonrpc import decode
+from bosun.protocol.versions import is_legacy, is_modern
+from bosun.transport.guards import Guard
+from bosun.transport.legacy import LegacyEndpoint
+from bosun.transport.modern import ModernEndpoint
+from bosun.transport.options import HttpOptions
+from bosun.transport.sessions import MemorySessionStore, SessionStore
+from bosun.transport.wire import BodyTooLarge, ClientGone, Headers, accepts, read_body, reject, respond_error
+from bosun.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("bosun.transport")
+Hook = Callable[[], Awaitable[None]]
+_ALLOW = ((b"allow", b"GET, POST, DELETE"),)
+
+
+def _wants_legacy(message: Any, headers: Headers) -> bool:
+    header_version = headers.get(b"mcp-protocol-version")
+    if header_version is not None and is_modern(header_version):
+        return False
+    if type(message) is list:
+        return headers.get(b"mcp-session-id") is not None
+    if type(message) is not dict:
+        return False
+    if message.get("method") == "initialize":
+        return True
+    params = message.get("params")
+    if type(params) is dict and type(params.get("_meta")) is dict and META_PROTOCOL_VERSION in params["_meta"]:
+        return False
+    if headers.get(b"mcp-session-id") is not None:
+        return True
+    return header_version is not None and is_legacy(header_version)
+
+
+class McpApp:
+    """Serves the MCP endpoint at `options.path`, plus any extra `routes` (ops endpoints plug in here)."""
+
+    def __init__(self, handlers: Handlers, options: HttpOptions, store: SessionStore | None = None,
+                 hub: ChangeHub | None = None, routes: dict[str, ASGIApp] | None = None,
+                 on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None) -> None:
+        self.options = options
+        self.path = options.path
+        self.guard = Guard(options)
+        self.hub = hub or ChangeHub()
+        self.store = store or MemorySessionStore(options.session_idle_seconds, options.client_request_timeout)
+        self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds)
+        self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds)
+        self.routes = routes or {}
+        self.on_startup = on_startup or []
+        self.on_shutdown = on_shutdown or []
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path == self.path or path == self.path + "/":
+                await self.endpoint(scope, receive, send)
+                return
+            route = self.routes.get(path)
+            if route is not None:
+                await route(scope, receive, send)
+                return
+            await reject(send, 404, f"Not Found: the MCP endpoint is {self.path}")
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope)
+        host = headers.get(b"host")
+        problem = self.guard.check_host(host)
+        if problem is not None:
+            await reject(send, 421, problem)
+            return
+        problem = self.guard.check_origin(headers.get(b"origin"), host)
+        if problem is not None:
+            await reject(send, 403, problem)
+            return
+        method = scope["method"]
+        if method == "POST":
+            await self.post(receive, send, headers)
+        elif method == "GET" and headers.get(b"mcp-session-id") is not None:
+            await self.legacy.get(receive, send, headers)
+        elif method == "DELETE" and headers.get(b"mcp-session-id") is not None:
+            await self.legacy.delete(send, headers)
+        else:
+            await reject(send, 405, f"Method Not Allowed: {method} needs a 2025 session; send requests as POST", _ALLOW)
+
+    async def post(self, receive: Receive, send: Send, headers: Headers) -> None:
+        content_type = headers.get(b"content-type")
+        if content_type is None or not content_type.lower().startswith("application/json"):
+            await reject(send, 415, "Unsupported Media Type: send Content-Type: application/json")
+            return
+        if not accepts(headers.get(b"accept"), json=True, sse=True):
+            await reject(send, 406, "Not Acceptable: Accept must list application/json and text/event-stream")
+            return
+        try:
+            body = await read_body(receive, self.options.max_body_bytes, headers.get(b"content-length"))
+            message = decode(body)
+        except BodyTooLarge:
+            await reject(send, 413, f"Payload Too Large: the limit is {self.options.max_body_bytes} bytes (BOSUN_MAX_BODY_BYTES)")
+            return
+        except ClientGone:
+            return
+        except McpError as error:
+            await respond_error(send, error.http_status, error)
+            return
+        if _wants_legacy(message, headers):
+            await self.legacy.post(receive, send, headers, message)
+        else:
+            await self.modern.post(receive, send, headers, message)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for hook in self.on_startup:
+                        await hook()
+                    self._sweeper = asyncio.create_task(self._sweep())
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                for hook in self.on_shutdown:
+                    with contextlib.suppress(Exception):
+                        await hook()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def close(self) -> None:
+        """End open streams gracefully and drop sessions."""
+        self.modern.closing.set()
+        self.legacy.closing.set()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        closer = getattr(self.store, "close", None)
+        if closer is not None:
+            await closer()
+
+    async def _sweep(self) -> None:
+        interval = max(1.0, min(60.0, self.options.session_idle_seconds / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.store.expire()
+            except Exception:
+                log.exception("session expiry failed")

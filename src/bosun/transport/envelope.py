@@ -1,0 +1,96 @@
+"""Checks on a 2026-07-28 request: headers against body, and the per-request `_meta`.
+
+Every failure maps to the spec's code and HTTP status: missing `_meta` fields are
+-32602/400, header disagreements -32020/400, unknown versions -32022/400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from bosun.protocol.call import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION
+from bosun.protocol.errors import McpError, header_mismatch, invalid_params, unsupported_version
+from bosun.protocol.versions import ALL_VERSIONS, is_modern
+from bosun.transport.wire import Headers
+
+NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+_SENTINEL_START = "=?base64?"
+_SENTINEL_END = "?="
+
+
+def decode_header_value(value: str) -> str:
+    """Undo the `=?base64?...?=` encoding clients use for values unsafe in a header."""
+    if value.startswith(_SENTINEL_START) and value.endswith(_SENTINEL_END) and len(value) >= 11:
+        try:
+            return base64.b64decode(value[9:-2], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise header_mismatch("a Base64-encoded header value is malformed") from None
+    if any(ord(char) < 0x20 and char != "\t" or ord(char) > 0x7E for char in value):
+        raise header_mismatch("a header value contains invalid characters")
+    return value
+
+
+def validate_envelope(headers: Headers, message: dict[str, Any], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Return (protocol version, client capabilities) or raise the spec's error."""
+    header_version = headers.get(b"mcp-protocol-version")
+    if header_version is None:
+        raise header_mismatch("required header MCP-Protocol-Version is missing")
+    meta = params.get("_meta")
+    if type(meta) is not dict:
+        raise invalid_params("Missing required _meta: io.modelcontextprotocol/protocolVersion and clientCapabilities", http_status=400)
+    version = meta.get(META_PROTOCOL_VERSION)
+    if version is None:
+        raise invalid_params(f"Missing required _meta field {META_PROTOCOL_VERSION}", http_status=400)
+    if version != header_version:
+        raise header_mismatch(f"MCP-Protocol-Version header value {header_version!r} does not match body value {version!r}")
+    if type(version) is not str or not is_modern(version):
+        raise unsupported_version(version, list(ALL_VERSIONS))
+    capabilities = meta.get(META_CLIENT_CAPABILITIES)
+    if type(capabilities) is not dict:
+        raise invalid_params(f"Missing required _meta field {META_CLIENT_CAPABILITIES}", http_status=400)
+    method = message["method"]
+    header_method = headers.get(b"mcp-method")
+    if header_method is None:
+        raise header_mismatch("required header Mcp-Method is missing")
+    if header_method != method:
+        raise header_mismatch(f"Mcp-Method header value {header_method!r} does not match body value {method!r}")
+    field = NAMED_METHODS.get(method)
+    if field is not None:
+        header_name = headers.get(b"mcp-name")
+        if header_name is None:
+            raise header_mismatch("required header Mcp-Name is missing")
+        body_name = params.get(field)
+        if decode_header_value(header_name) != body_name:
+            raise header_mismatch(f"Mcp-Name header value {header_name!r} does not match body value {body_name!r}")
+    return version, capabilities
+
+
+def _same(header_value: str, body_value: Any) -> bool:
+    if isinstance(body_value, bool):
+        return header_value == ("true" if body_value else "false")
+    if isinstance(body_value, (int, float)):
+        try:
+            return float(header_value) == float(body_value)
+        except ValueError:
+            return False
+    return header_value == body_value
+
+
+def validate_param_headers(headers: Headers, mirrored: tuple[tuple[str, tuple[str, ...]], ...], arguments: Any) -> None:
+    """Check `Mcp-Param-*` headers for tool arguments marked `x-mcp-header` in the input schema."""
+    sent = headers.params or {}
+    for header, path in mirrored:
+        value: Any = arguments
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        received = sent.get(header)
+        if value is None:
+            continue
+        if received is None:
+            raise header_mismatch(f"required header Mcp-Param-{header} is missing")
+        if not _same(decode_header_value(received), value):
+            raise header_mismatch(f"Mcp-Param-{header} header value does not match body value")
+
+

@@ -1,0 +1,241 @@
+"""The 2025-era endpoint (2025-03-26, 2025-06-18, 2025-11-25): sessions over Streamable HTTP.
+
+`initialize` opens a session and returns its `Mcp-Session-Id`; later POSTs carry
+it; GET opens the session's stream for change notifications; DELETE ends it.
+Requests to the client (sampling, elicitation, roots) go out on the stream of the
+POST they belong to, and the client's answers come back as POSTs of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from bosun.app.handlers import Handlers
+from bosun.protocol.call import LOG_LEVELS, Call
+from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
+from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
+from bosun.protocol.jsonrpc import classify, error_message, result_bytes
+from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSION, is_legacy, negotiate_legacy
+from bosun.transport.sessions import Session, SessionStore
+from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
+from bosun.transport.wire import JSON_HEADERS, Headers, accepts, reject, respond
+from bosun.types import Receive, Send
+
+log = logging.getLogger("bosun.transport")
+
+
+def _session_header(session: Session) -> tuple[tuple[bytes, bytes], ...]:
+    return ((b"mcp-session-id", session.id.encode()),)
+
+
+class LegacyEndpoint:
+    def __init__(self, handlers: Handlers, hub: ChangeHub, store: SessionStore, keepalive_seconds: float) -> None:
+        self.handlers = handlers
+        self.table = {**handlers.legacy, "ping": self.ping, "logging/setLevel": self.set_level,
+                      "resources/subscribe": self.subscribe, "resources/unsubscribe": self.unsubscribe}
+        self.hub = hub
+        self.store = store
+        self.keepalive = keepalive_seconds
+        self.closing = asyncio.Event()
+
+    # POST.
+    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any) -> None:
+        if type(message) is dict and message.get("method") == "initialize":
+            await self.initialize(send, headers, message)
+            return
+        session = await self._session(send, headers)
+        if session is None:
+            return
+        if type(message) is list:
+            if session.version not in BATCHING_VERSIONS:
+                await reject(send, 400, f"JSON-RPC batches are not supported in protocol {session.version}")
+                return
+            if not message:
+                await reject(send, 400, "Invalid Request: empty batch")
+                return
+            await self.batch(receive, send, session, message)
+            return
+        try:
+            kind = classify(message)
+        except McpError as error:
+            await reject(send, 400, error.message)
+            return
+        if kind == "response":
+            session.resolve(message)
+            await respond(send, 202, b"", _session_header(session))
+        elif kind == "notification":
+            self.notified(session, message)
+            await respond(send, 202, b"", _session_header(session))
+        else:
+            reply = Reply(send, receive, _session_header(session), event_prefix=f"{message['id']}")
+            try:
+                body = await self.run(session, message, reply)
+                await reply.finish(200, body)
+            except asyncio.CancelledError:
+                if not reply.disconnected:
+                    raise
+            finally:
+                reply.close()
+
+    async def initialize(self, send: Send, headers: Headers, message: dict[str, Any]) -> None:
+        params = message.get("params") or {}
+        if "id" not in message or type(params) is not dict:
+            await reject(send, 400, "Invalid Request: initialize must be a request with params")
+            return
+        version = negotiate_legacy(params.get("protocolVersion"))
+        capabilities = params.get("capabilities")
+        client_info = params.get("clientInfo")
+        try:
+            session = await self.store.create(version, capabilities if type(capabilities) is dict else {},
+                                              client_info if type(client_info) is dict else None)
+        except McpError as error:
+            await reject(send, error.http_status, error.message)
+            return
+        result: dict[str, Any] = {"protocolVersion": version, "capabilities": self.handlers.capabilities,
+                                  "serverInfo": self.handlers.server_info}
+        if self.handlers.instructions:
+            result["instructions"] = self.handlers.instructions
+        await respond(send, 200, result_bytes(message["id"], result), JSON_HEADERS + _session_header(session))
+
+    async def _session(self, send: Send, headers: Headers) -> Session | None:
+        session_id = headers.get(b"mcp-session-id")
+        if session_id is None:
+            await reject(send, 400, "Bad Request: missing Mcp-Session-Id header; send initialize first")
+            return None
+        session = await self.store.get(session_id)
+        if session is None:
+            await reject(send, 404, "Session not found or expired; send initialize to start a new one")
+            return None
+        version = headers.get(b"mcp-protocol-version") or DEFAULT_HEADERLESS_VERSION
+        if not is_legacy(version):
+            await reject(send, 400, f"Bad Request: unsupported MCP-Protocol-Version {version!r} for a session")
+            return None
+        return session
+
+    async def run(self, session: Session, message: dict[str, Any], reply: Reply) -> bytes:
+        """Handle one request; always returns a JSON-RPC response body."""
+        request_id = message["id"]
+        method = message["method"]
+        params = message.get("params") or {}
+        handler = self.table.get(method)
+        call = Call(request_id, method, params, session.version, False, session.capabilities, reply.message,
+                    channel=session, client_info=session.client_info, log_level=session.log_level)
+        session.in_flight[request_id] = asyncio.current_task()  # type: ignore[assignment]
+        try:
+            if handler is None:
+                raise method_not_found(method)
+            result = await handler(call)
+            return result_bytes(request_id, result)
+        except McpError as error:
+            return orjson.dumps(error_message(request_id, error))
+        except Exception:
+            log.exception("unexpected error in %s", method)
+            return orjson.dumps(error_message(request_id, internal_error()))
+        finally:
+            session.in_flight.pop(request_id, None)
+
+    async def batch(self, receive: Receive, send: Send, session: Session, messages: list[Any]) -> None:
+        """2025-03-26 batches: answer every request in the batch, in one JSON array."""
+        reply = Reply(send, receive, _session_header(session), event_prefix="batch")
+        answers: list[bytes] = []
+        for item in messages:
+            try:
+                kind = classify(item)
+            except McpError as error:
+                answers.append(orjson.dumps(error_message(None, error)))
+                continue
+            if item.get("method") == "initialize":
+                answers.append(orjson.dumps(error_message(item.get("id"), McpError(INVALID_REQUEST, "initialize cannot be batched"))))
+            elif kind == "response":
+                session.resolve(item)
+            elif kind == "notification":
+                self.notified(session, item)
+            else:
+                answers.append(await self.run(session, item, reply))
+        if not answers:
+            await respond(send, 202, b"", _session_header(session))
+            return
+        await reply.finish(200, b"[" + b",".join(answers) + b"]")
+
+    def notified(self, session: Session, message: dict[str, Any]) -> None:
+        if message["method"] == "notifications/cancelled":
+            params = message.get("params") or {}
+            task = session.in_flight.get(params.get("requestId"))
+            if task is not None:
+                task.cancel()
+
+    # Session-scoped methods.
+    async def ping(self, call: Call) -> dict[str, Any]:
+        return {}
+
+    async def set_level(self, call: Call) -> dict[str, Any]:
+        level = call.params.get("level")
+        if level not in LOG_LEVELS:
+            raise invalid_params(f"Invalid log level {level!r}; expected one of {', '.join(LOG_LEVELS)}")
+        assert isinstance(call.channel, Session)
+        call.channel.log_level = str(level)
+        return {}
+
+    async def subscribe(self, call: Call) -> dict[str, Any]:
+        uri = call.params.get("uri")
+        if type(uri) is not str:
+            raise invalid_params("resources/subscribe needs a 'uri' string")
+        assert isinstance(call.channel, Session)
+        call.channel.subscriptions.add(uri)
+        return {}
+
+    async def unsubscribe(self, call: Call) -> dict[str, Any]:
+        assert isinstance(call.channel, Session)
+        call.channel.subscriptions.discard(str(call.params.get("uri")))
+        return {}
+
+    # GET and DELETE.
+    async def get(self, receive: Receive, send: Send, headers: Headers) -> None:
+        """The session's own stream: list changes and updates of subscribed resources."""
+        if not accepts(headers.get(b"accept"), json=False, sse=True):
+            await reject(send, 406, "Not Acceptable: GET needs Accept: text/event-stream")
+            return
+        session = await self._session(send, headers)
+        if session is None:
+            return
+        if session.stream is not None:
+            await reject(send, 409, "Conflict: this session already has an open GET stream")
+            return
+        listener = Listener({"tools", "prompts", "resources"}, session.subscriptions)
+        session.stream = listener
+        self.hub.add(listener)
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + _session_header(session)})
+        await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
+        events = 0
+
+        def render(kind: str, uri: str | None) -> bytes:
+            nonlocal events
+            events += 1
+            if kind == "resource":
+                note: dict[str, Any] = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}
+            else:
+                note = {"jsonrpc": "2.0", "method": LIST_CHANGED_METHOD[kind]}
+            return sse_event(orjson.dumps(note), f"get-{events}")
+
+        try:
+            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self.hub.remove(listener)
+            session.stream = None
+            session.touched = time.monotonic()
+
+    async def delete(self, send: Send, headers: Headers) -> None:
+        session_id = headers.get(b"mcp-session-id")
+        if session_id is None:
+            await reject(send, 400, "Bad Request: missing Mcp-Session-Id header")
+            return
+        if not await self.store.delete(session_id):
+            await reject(send, 404, "Session not found or expired")
+            return
+        await respond(send, 200, b"", ())

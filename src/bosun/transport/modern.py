@@ -1,0 +1,130 @@
+"""The 2026-07-28 endpoint: one stateless POST per request.
+
+Nothing survives a request here. The version, capabilities and client identity
+come from the request's `_meta`; input from the user comes back as
+`inputResponses` with a sealed `requestState`; change notifications flow on a
+`subscriptions/listen` stream that lives exactly as long as its request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from bosun.app.handlers import Handlers
+from bosun.protocol.call import META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_SUBSCRIPTION_ID, Call
+from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
+from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
+from bosun.protocol.jsonrpc import classify, error_bytes, result_bytes
+from bosun.transport.envelope import validate_envelope, validate_param_headers
+from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
+from bosun.transport.wire import Headers, respond, respond_error
+from bosun.types import Receive, Send
+
+log = logging.getLogger("bosun.transport")
+
+_FILTER_KINDS = {"toolsListChanged": "tools", "promptsListChanged": "prompts", "resourcesListChanged": "resources"}
+
+
+class ModernEndpoint:
+    def __init__(self, handlers: Handlers, hub: ChangeHub, keepalive_seconds: float) -> None:
+        self.handlers = handlers
+        self.table = handlers.modern
+        self.hub = hub
+        self.keepalive = keepalive_seconds
+        self.result_meta = {META_SERVER_INFO: handlers.server_info}
+        self.closing = asyncio.Event()
+
+    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any) -> None:
+        if type(message) is list:
+            await respond_error(send, 400, McpError(INVALID_REQUEST, "JSON-RPC batches are not supported in protocol 2026-07-28"))
+            return
+        request_id = message.get("id") if type(message) is dict else None
+        try:
+            kind = classify(message)
+            if kind != "request":
+                if kind == "response":
+                    raise McpError(INVALID_REQUEST, "Clients must not send responses in protocol 2026-07-28", http_status=400)
+                await respond(send, 202, b"", ())
+                return
+            params = message.get("params") or {}
+            version, capabilities = validate_envelope(headers, message, params)
+            method = message["method"]
+            if method == "subscriptions/listen":
+                await self.listen(receive, send, request_id, params)
+                return
+            handler = self.table.get(method)
+            if handler is None:
+                raise method_not_found(method)
+            if method == "tools/call":
+                self._check_mirrored(headers, params)
+        except McpError as error:
+            await respond_error(send, error.http_status, error, request_id)
+            return
+        meta = params.get("_meta")
+        level = meta.get(META_LOG_LEVEL)
+        reply = Reply(send, receive)
+        call = Call(request_id, method, params, version, True, capabilities, reply.message,
+                    client_info=meta.get(META_CLIENT_INFO), log_level=level if type(level) is str else None)
+        try:
+            result = await handler(call)
+            if "resultType" not in result:
+                result["resultType"] = "complete"
+            own_meta = result.get("_meta")
+            result["_meta"] = {**self.result_meta, **own_meta} if own_meta else self.result_meta
+            await reply.finish(200, result_bytes(request_id, result))
+        except McpError as error:
+            await reply.finish(error.http_status, error_bytes(request_id, error))
+        except asyncio.CancelledError:
+            if not reply.disconnected:
+                raise
+        except Exception:
+            log.exception("unexpected error in %s", method)
+            error = internal_error()
+            await reply.finish(error.http_status, error_bytes(request_id, error))
+        finally:
+            reply.close()
+
+    def _check_mirrored(self, headers: Headers, params: dict[str, Any]) -> None:
+        tool = self.handlers.registry.tools.get(params.get("name"))  # type: ignore[arg-type]
+        if tool is not None and tool.mirrored_headers:
+            validate_param_headers(headers, tool.mirrored_headers, params.get("arguments"))
+
+    async def listen(self, receive: Receive, send: Send, request_id: Any, params: dict[str, Any]) -> None:
+        """`subscriptions/listen`: acknowledge, then stream the opted-in changes until either side ends it."""
+        wanted = params.get("notifications")
+        if type(wanted) is not dict:
+            raise invalid_params("subscriptions/listen needs a 'notifications' filter object", http_status=400)
+        capabilities = self.handlers.capabilities
+        kinds = {kind for key, kind in _FILTER_KINDS.items() if wanted.get(key) is True and kind in capabilities}
+        uris_raw = wanted.get("resourceSubscriptions")
+        uris = {uri for uri in uris_raw if type(uri) is str} if type(uris_raw) is list and "resources" in capabilities else set()
+        agreed: dict[str, Any] = {key: True for key, kind in _FILTER_KINDS.items() if kind in kinds}
+        if uris:
+            agreed["resourceSubscriptions"] = sorted(uris)
+        listener = Listener(kinds, uris)
+        subscription = {META_SUBSCRIPTION_ID: request_id}
+        ack = {"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+               "params": {"_meta": subscription, "notifications": agreed}}
+        self.hub.add(listener)
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await send({"type": "http.response.body", "body": sse_event(orjson.dumps(ack)), "more_body": True})
+
+        def render(kind: str, uri: str | None) -> bytes:
+            return sse_event(orjson.dumps(_change_notification(kind, uri, subscription)))
+
+        try:
+            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing):
+                final = {"resultType": "complete", "_meta": subscription}
+                await send({"type": "http.response.body", "body": sse_event(result_bytes(request_id, final)), "more_body": False})
+        finally:
+            self.hub.remove(listener)
+
+
+def _change_notification(kind: str, uri: str | None, meta: dict[str, Any]) -> dict[str, Any]:
+    if kind == "resource":
+        return {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"_meta": meta, "uri": uri}}
+    return {"jsonrpc": "2.0", "method": LIST_CHANGED_METHOD[kind], "params": {"_meta": meta}}

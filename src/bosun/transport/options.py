@@ -1,0 +1,36 @@
+"""Transport settings, resolved once when the ASGI app is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    """How the MCP endpoint behaves on the wire.
+
+    `bind_host` is the address the server listens on: bound to loopback, Host and
+    Origin must be local (DNS-rebinding protection); bound to anything else
+    (a pod behind a Service or an ingress), any Host is accepted, so no setting is
+    needed to deploy, and Origin must still be same-origin or listed.
+    """
+
+    path: str = "/mcp"
+    bind_host: str = "127.0.0.1"
+    allowed_origins: tuple[str, ...] = ()  # "*" allows any
+    allowed_hosts: tuple[str, ...] = ()  # "*" disables the check
+    max_body_bytes: int = 4 * 1024 * 1024
+    session_idle_seconds: float = 1800.0
+    client_request_timeout: float = 300.0
+    keepalive_seconds: float = 15.0
+    extra_headers: tuple[tuple[bytes, bytes], ...] = field(default=())
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.bind_host)

@@ -1,0 +1,132 @@
+"""Sessions for 2025-era clients, behind a small store interface.
+
+A `Session` holds what the protocol negotiated (version, client capabilities,
+log level, resource subscriptions) plus process-local plumbing (requests sent to
+the client and awaiting answers, the GET stream). The store decides where the
+negotiated part lives and when an idle session expires; `MemorySessionStore` is
+the default, and a Redis store can implement the same four methods so another
+replica can pick a session up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bosun.protocol.call import SendMessage
+from bosun.protocol.errors import McpError
+from bosun.protocol.changes import Listener
+
+
+@dataclass(eq=False)
+class Session:
+    id: str
+    version: str
+    capabilities: dict[str, Any]
+    client_info: dict[str, Any] | None
+    log_level: str | None = None
+    subscriptions: set[str] = field(default_factory=set)
+    touched: float = field(default_factory=time.monotonic)
+    # Process-local plumbing, never persisted.
+    pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
+    stream: Listener | None = None
+    request_timeout: float = 300.0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def request(self, method: str, params: dict[str, Any], send: SendMessage) -> dict[str, Any]:
+        """Send a request to the client on `send` and wait for its answer (sampling, elicitation, roots)."""
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        try:
+            await send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+            return await asyncio.wait_for(future, self.request_timeout)
+        finally:
+            self.pending.pop(request_id, None)
+
+    def resolve(self, message: dict[str, Any]) -> bool:
+        """Hand a client's response to the request waiting for it; False if none is."""
+        future = self.pending.get(message.get("id"))  # type: ignore[arg-type]
+        if future is None or future.done():
+            return False
+        error = message.get("error")
+        if isinstance(error, dict):
+            future.set_exception(McpError(int(error.get("code", -32603)), str(error.get("message", "client error")), error.get("data")))
+        else:
+            result = message.get("result")
+            future.set_result(result if isinstance(result, dict) else {})
+        return True
+
+    def close(self) -> None:
+        for future in self.pending.values():
+            if not future.done():
+                future.cancel()
+        for task in self.in_flight.values():
+            task.cancel()
+
+
+class SessionStore(Protocol):
+    async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None) -> Session: ...
+
+    async def get(self, session_id: str) -> Session | None: ...
+
+    async def delete(self, session_id: str) -> bool: ...
+
+    async def expire(self) -> int: ...
+
+
+class MemorySessionStore:
+    """Sessions in this process's memory, dropped after `idle_seconds` without a request."""
+
+    def __init__(self, idle_seconds: float = 1800.0, request_timeout: float = 300.0, max_sessions: int = 10_000) -> None:
+        self.idle_seconds = idle_seconds
+        self.request_timeout = request_timeout
+        self.max_sessions = max_sessions
+        self._sessions: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None) -> Session:
+        if len(self._sessions) >= self.max_sessions:
+            await self.expire()
+            if len(self._sessions) >= self.max_sessions:
+                raise McpError(-32000, "Too many open sessions; try again later", http_status=503)
+        session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, request_timeout=self.request_timeout)
+        self._sessions[session.id] = session
+        return session
+
+    async def get(self, session_id: str) -> Session | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        now = time.monotonic()
+        if now - session.touched > self.idle_seconds and session.stream is None and not session.in_flight:
+            await self.delete(session_id)
+            return None
+        session.touched = now
+        return session
+
+    async def delete(self, session_id: str) -> bool:
+        session = self._sessions.pop(session_id, None)
+        if session is None:
+            return False
+        session.close()
+        return True
+
+    async def expire(self) -> int:
+        """Drop idle sessions (no request, no open stream, nothing in flight); returns how many."""
+        cutoff = time.monotonic() - self.idle_seconds
+        stale = [s.id for s in self._sessions.values() if s.touched < cutoff and s.stream is None and not s.in_flight]
+        for session_id in stale:
+            await self.delete(session_id)
+        return len(stale)
+
+    async def close(self) -> None:
+        for session_id in list(self._sessions):
+            await self.delete(session_id)

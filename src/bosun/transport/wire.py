@@ -1,0 +1,115 @@
+"""Reading requests and writing plain responses at the ASGI level.
+
+Deliberately below any framework: one pass over the raw header list, one body
+read with a size cap, responses as pre-encoded header tuples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from bosun.protocol.errors import INVALID_REQUEST, McpError
+from bosun.protocol.jsonrpc import error_bytes
+from bosun.types import Receive, Scope, Send
+
+JSON_HEADERS = ((b"content-type", b"application/json"),)
+_WANTED = frozenset(
+    {
+        b"content-type",
+        b"accept",
+        b"origin",
+        b"host",
+        b"content-length",
+        b"mcp-protocol-version",
+        b"mcp-method",
+        b"mcp-name",
+        b"mcp-session-id",
+        b"last-event-id",
+    }
+)
+
+
+class Headers:
+    """The request headers the transport looks at, decoded once."""
+
+    __slots__ = ("values", "params")
+
+    def __init__(self, scope: Scope) -> None:
+        values: dict[bytes, str] = {}
+        params: dict[str, str] | None = None
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.lower()
+            if name in _WANTED:
+                values[name] = raw_value.decode("latin-1")
+            elif name.startswith(b"mcp-param-"):
+                if params is None:
+                    params = {}
+                params[name[10:].decode("latin-1")] = raw_value.decode("latin-1")
+        self.values = values
+        self.params = params
+
+    def get(self, name: bytes) -> str | None:
+        return self.values.get(name)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ClientGone(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def respond(send: Send, status: int, body: bytes = b"", headers: tuple[tuple[bytes, bytes], ...] = JSON_HEADERS) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_error(send: Send, status: int, error: McpError, request_id: Any = None,
+                        headers: tuple[tuple[bytes, bytes], ...] = JSON_HEADERS) -> None:
+    await respond(send, status, error_bytes(request_id, error), headers)
+
+
+async def reject(send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """A transport-level refusal: JSON-RPC error body with no id, so any client can read why."""
+    error = McpError(INVALID_REQUEST, message)
+    await respond(send, status, error_bytes(None, error), JSON_HEADERS + headers)
+
+
+def accepts(accept: str | None, json: bool, sse: bool) -> bool:
+    """Whether an Accept header covers the media types this response may use."""
+    if accept is None:
+        return False
+    accept = accept.lower()
+    wildcard = "*/*" in accept
+    if json and not (wildcard or "application/json" in accept or "application/*" in accept):
+        return False
+    if sse and not (wildcard or "text/event-stream" in accept or "text/*" in accept):
+        return False
+    return True
+
+
+def json_dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
