@@ -115,6 +115,13 @@ def is_content(value: object) -> bool:
     return type(value) is dict and value.get("type") in CONTENT_TYPES
 
 
+def is_mixed(value: object) -> bool:
+    """A list of content blocks, possibly with plain strings among them (those become text)."""
+    return isinstance(value, (list, tuple)) and any(is_content(item) for item in value) and all(
+        isinstance(item, str) or is_content(item) for item in value
+    )
+
+
 def block_json(value: Any) -> dict[str, Any]:
     if isinstance(value, BLOCK_CLASSES):
         return value.to_json()
@@ -141,7 +148,7 @@ def to_content(value: Any) -> list[dict[str, Any]]:
     """Turn what a function returned into a list of content blocks."""
     if value is None:
         return []
-    if isinstance(value, (list, tuple)) and value and all(is_content(item) for item in value):
+    if is_mixed(value):
         return [block_json(item) for item in value]
     if is_content(value):
         return [block_json(value)]

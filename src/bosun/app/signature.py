@@ -108,6 +108,9 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def _is_content_type(annotation: Any) -> bool:
+    """Content blocks (or `object`/`Any`, which may be anything) are shown as content, with no schema."""
+    if annotation is object or annotation is Any:
+        return True
     if isinstance(annotation, type) and issubclass(annotation, BLOCK_CLASSES):
         return True
     origin = get_origin(annotation)

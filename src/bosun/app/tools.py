@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bosun.app.content import to_content, to_text
+from bosun.app.content import is_content, is_mixed, to_content, to_text
 from bosun.app.context import Context, InputRequired
 from bosun.app.invoke import invoke
 from bosun.app.signature import Output, describe_validation_error, inspect_function, output_for
@@ -100,7 +100,7 @@ class Tool:
 
     def shape(self, value: Any) -> dict[str, Any]:
         output = self.output
-        if output is None:
+        if output is None or is_content(value) or is_mixed(value):
             return {"content": to_content(value)}
         try:
             structured = output.structured(value)
