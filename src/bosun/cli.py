@@ -11,18 +11,27 @@ import sys
 from typing import Any
 
 ENV_TARGET = "BOSUN_TARGET"
+_built: dict[str, Any] = {}
 
 
 def build_app() -> Any:
-    """uvicorn factory: load the target named in BOSUN_TARGET (so `--workers N` can import it in each worker)."""
+    """uvicorn factory: load the target named in BOSUN_TARGET (so `--workers N` can import it in each worker).
+
+    Built once per process: `serve` builds it first to fail fast, and the single-worker
+    factory call then reuses it rather than importing the user's module twice.
+    """
     from bosun.loader import load_target
     from bosun.server import Server
 
-    target = load_target(os.environ[ENV_TARGET])
+    key = os.environ[ENV_TARGET]
+    if key in _built:
+        return _built[key]
+    target = load_target(key)
     if isinstance(target, Server):
         from bosun.config import http_options_from_env
 
-        return target.asgi_app(http_options_from_env(os.environ.get("BOSUN_HOST")))
+        target = target.asgi_app(http_options_from_env(os.environ.get("BOSUN_HOST")))
+    _built[key] = target
     return target
 
 
