@@ -56,15 +56,15 @@ class Server:
 
     # Registration.
     @overload
-    def tool(self, fn: F) -> F: ...
+    def tool(self, fn: F, /) -> F: ...
     @overload
-    def tool(self, name: str | None = None, **options: Any) -> Callable[[F], F]: ...
+    def tool(self, fn: None = None, /, *, name: str | None = None, **options: Any) -> Callable[[F], F]: ...
 
-    def tool(self, name: Any = None, **options: Any) -> Any:
+    def tool(self, fn: Any = None, /, *, name: str | None = None, **options: Any) -> Any:
         """Register a tool. Options: title, description, annotations, structured_output, icons, meta."""
-        if callable(name):
-            self.add_tool(name)
-            return name
+        if fn is not None:
+            self.add_tool(fn, name=name, **options)
+            return fn
 
         def register(fn: F) -> F:
             self.add_tool(fn, name=name, **options)

@@ -106,7 +106,9 @@ class ResourceTemplate(_Readable):
         self.pattern, self.variables = compile_template(uri_template)
         parameters = {name for name, _, _ in self.signature.parameters}
         if parameters != set(self.variables):
-            raise TypeError(f"{uri_template}: function parameters {sorted(parameters)} must be the template's variables {sorted(self.variables)}")
+            raise TypeError(
+                f"{uri_template}: function parameters {sorted(parameters)} must be the template's variables {sorted(self.variables)}"
+            )
         self.definition["uriTemplate"] = uri_template
         self._describe(name, title, description, extra)
 

@@ -12,7 +12,7 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Annotated, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
@@ -61,7 +61,7 @@ def _with_description(annotation: Any) -> Any:
         return annotation
     base, *extras = get_args(annotation)
     converted = [Field(description=extra) if isinstance(extra, str) else extra for extra in extras]
-    return Annotated[tuple([base, *converted])]  # type: ignore[valid-type]
+    return Annotated[tuple([base, *converted])]
 
 
 def _clean(schema: dict[str, Any]) -> dict[str, Any]:

@@ -74,7 +74,7 @@ def unsupported_version(requested: object, supported: list[str]) -> McpError:
 
 
 def missing_capability(*capabilities: str) -> McpError:
-    required = {name: {} for name in capabilities}
+    required: dict[str, dict[str, Any]] = {name: {} for name in capabilities}
     return McpError(
         MISSING_REQUIRED_CLIENT_CAPABILITY,
         f"Missing required client capability: {', '.join(capabilities)}",

@@ -11,7 +11,7 @@ import binascii
 from typing import Any
 
 from bosun.protocol.call import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION
-from bosun.protocol.errors import McpError, header_mismatch, invalid_params, unsupported_version
+from bosun.protocol.errors import header_mismatch, invalid_params, unsupported_version
 from bosun.protocol.versions import ALL_VERSIONS, is_modern
 from bosun.transport.wire import Headers
 
@@ -75,7 +75,7 @@ def _same(header_value: str, body_value: Any) -> bool:
             return float(header_value) == float(body_value)
         except ValueError:
             return False
-    return header_value == body_value
+    return bool(header_value == body_value)
 
 
 def validate_param_headers(headers: Headers, mirrored: tuple[tuple[str, tuple[str, ...]], ...], arguments: Any) -> None:

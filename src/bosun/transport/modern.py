@@ -64,7 +64,7 @@ class ModernEndpoint:
         except McpError as error:
             await respond_error(send, error.http_status, error, request_id)
             return
-        meta = params.get("_meta")
+        meta: dict[str, Any] = params["_meta"]  # validate_envelope checked it is an object
         level = meta.get(META_LOG_LEVEL)
         reply = Reply(send, receive)
         call = Call(request_id, method, params, version, True, capabilities, reply.message,
@@ -83,8 +83,8 @@ class ModernEndpoint:
                 raise
         except Exception:
             log.exception("unexpected error in %s", method)
-            error = internal_error()
-            await reply.finish(error.http_status, error_bytes(request_id, error))
+            failure = internal_error()
+            await reply.finish(failure.http_status, error_bytes(request_id, failure))
         finally:
             reply.close()
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bosun.protocol.call import SendMessage
-from bosun.protocol.errors import McpError
 from bosun.protocol.changes import Listener
+from bosun.protocol.errors import McpError
 
 
 @dataclass(eq=False)

@@ -106,9 +106,7 @@ def accepts(accept: str | None, json: bool, sse: bool) -> bool:
     wildcard = "*/*" in accept
     if json and not (wildcard or "application/json" in accept or "application/*" in accept):
         return False
-    if sse and not (wildcard or "text/event-stream" in accept or "text/*" in accept):
-        return False
-    return True
+    return not sse or wildcard or "text/event-stream" in accept or "text/*" in accept
 
 
 def json_dumps(value: Any) -> bytes:
