@@ -45,7 +45,7 @@ class Output:
     wrapped: bool  # a non-object return is wrapped as {"result": value}
 
     def structured(self, value: Any) -> Any:
-        dumped = self.adapter.dump_python(value, mode="json")
+        dumped = self.adapter.dump_python(value, mode="json", warnings="error")
         return {"result": dumped} if self.wrapped else dumped
 
 
