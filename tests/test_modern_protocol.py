@@ -290,3 +290,30 @@ def test_many_requests_stay_fast_enough_to_finish(server: Running, http: httpx.C
     for index in range(200):
         assert modern_call(http, server.url, "tools/call", {"name": "echo", "arguments": {"text": str(index)}}).status_code == 200
     assert time.monotonic() - started < 60  # a hang guard, not a benchmark
+
+
+def test_several_questions_in_one_round(server: Running, http: httpx.Client) -> None:
+    caps = {"elicitation": {}, "sampling": {}}
+    first = modern_call(http, server.url, "tools/call", {"name": "survey", "arguments": {}}, capabilities=caps).json()["result"]
+    assert set(first["inputRequests"]) == {"login", "capital"}
+    partial = {"login": {"action": "accept", "content": {"name": "octocat"}}}
+    second = modern_call(http, server.url, "tools/call", {"name": "survey", "arguments": {}, "inputResponses": partial,
+                         "requestState": first["requestState"]}, capabilities=caps).json()["result"]
+    assert second["resultType"] == "input_required" and set(second["inputRequests"]) == {"capital"}
+    answer = {"capital": {"role": "assistant", "content": {"type": "text", "text": "Paris"}, "model": "m"}, "extra": {"x": 1}}
+    final = modern_call(http, server.url, "tools/call", {"name": "survey", "arguments": {}, "inputResponses": answer,
+                        "requestState": second["requestState"]}, capabilities=caps).json()["result"]
+    assert final["content"][0]["text"] == "octocat / Paris"
+
+
+def test_malformed_input_responses_are_32602(server: Running, http: httpx.Client) -> None:
+    caps = {"elicitation": {}}
+    params = {"name": "confirm_action", "arguments": {"action": "deploy"}}
+    first = modern_call(http, server.url, "tools/call", params, capabilities=caps).json()["result"]
+    (key,) = first["inputRequests"]
+    for bad in ({key: {"action": "maybe"}}, {key: "yes"}, {key: {"action": "accept", "content": [1]}}):
+        body = modern_call(http, server.url, "tools/call", {**params, "inputResponses": bad,
+                           "requestState": first["requestState"]}, capabilities=caps).json()
+        assert body["error"]["code"] == -32602, bad
+    body = modern_call(http, server.url, "tools/call", {**params, "inputResponses": [1]}, capabilities=caps).json()
+    assert body["error"]["code"] == -32602

@@ -188,3 +188,15 @@ def languages(value: str, context: dict[str, str]) -> list[str]:
 @server.completion(resource="greeting://{name}", argument="name")
 def names(value: str, context: dict[str, str]) -> list[str]:
     return [name for name in ("World", "Wanda") if name.startswith(value)]
+
+
+@server.tool()
+async def survey(ctx: Context) -> str:
+    """Ask two things in one round."""
+    answers = await ctx.ask_many({
+        "login": ("elicitation/create", {"mode": "form", "message": "Login?",
+                                         "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}}),
+        "capital": ("sampling/createMessage", {"messages": [{"role": "user", "content": {"type": "text", "text": "Capital of France?"}}],
+                                               "maxTokens": 10}),
+    })
+    return f"{answers['login']['content']['name']} / {answers['capital']['content']['text']}"

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from bosun.protocol.call import META_CLIENT_INFO, Call
-from bosun.protocol.errors import missing_capability
+from bosun.protocol.errors import invalid_params, missing_capability
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -30,6 +30,25 @@ _CAPABILITY_FOR = {
     "roots/list": "roots",
 }
 _KEY_PREFIX = {"elicitation/create": "elicit", "sampling/createMessage": "sample", "roots/list": "roots"}
+_ELICIT_ACTIONS = frozenset({"accept", "decline", "cancel"})
+
+
+def check_answer(method: str, key: str, answer: Any) -> dict[str, Any]:
+    """Reject an `inputResponses` entry that is not a result of the kind asked for (-32602)."""
+    problem = None
+    if type(answer) is not dict:
+        problem = "must be an object"
+    elif method == "elicitation/create" and answer.get("action") not in _ELICIT_ACTIONS:
+        problem = "must be an ElicitResult with action accept, decline or cancel"
+    elif method == "elicitation/create" and answer.get("content") is not None and type(answer["content"]) is not dict:
+        problem = "content must be an object"
+    elif method == "sampling/createMessage" and ("content" not in answer or "role" not in answer):
+        problem = "must be a CreateMessageResult with role and content"
+    elif method == "roots/list" and type(answer.get("roots")) is not list:
+        problem = "must be a ListRootsResult with a roots array"
+    if problem is not None:
+        raise invalid_params(f"Invalid inputResponses[{key!r}]: {problem}")
+    return answer  # type: ignore[no-any-return]
 
 
 class InputRequired(Exception):
@@ -139,20 +158,31 @@ class Context:
     # Asking the client.
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send one client request (elicitation/create, sampling/createMessage, roots/list); return its result."""
+        key = f"{_KEY_PREFIX.get(method, 'input')}-{self._asked}"
+        self._asked += 1
+        return (await self.ask_many({key: (method, params)}))[key]
+
+    async def ask_many(self, requests: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+        """Ask several things at once, keyed by names you choose; returns the answers under the same keys.
+
+        On 2026-07-28 they travel together in one `InputRequiredResult`; on a 2025
+        session they are sent one after the other on the request's stream.
+        """
         call = self._call
-        capability = _CAPABILITY_FOR.get(method)
-        if capability is not None and capability not in call.capabilities:
-            raise missing_capability(capability)
+        missing = [cap for method, _ in requests.values() if (cap := _CAPABILITY_FOR.get(method)) and cap not in call.capabilities]
+        if missing:
+            raise missing_capability(*dict.fromkeys(missing))
         if call.modern:
-            key = f"{_KEY_PREFIX.get(method, 'input')}-{self._asked}"
-            self._asked += 1
-            answer = self._answers.get(key)
-            if isinstance(answer, dict):
-                return answer
-            raise InputRequired({key: {"method": method, "params": params}}, self._answers)
+            answers = {key: check_answer(method, key, self._answers[key])
+                       for key, (method, _) in requests.items() if key in self._answers}
+            if len(answers) == len(requests):
+                return answers
+            pending = {key: {"method": method, "params": params}
+                       for key, (method, params) in requests.items() if key not in answers}
+            raise InputRequired(pending, self._answers)
         if call.channel is None or call.send is None:
-            raise RuntimeError(f"{method} needs a client session, and this request has none")
-        return await call.channel.request(method, params, call.send)
+            raise RuntimeError("asking the client needs a session, and this request has none")
+        return {key: await call.channel.request(method, params, call.send) for key, (method, params) in requests.items()}
 
     async def elicit(self, message: str, schema: type[M] | dict[str, Any]) -> Elicited[M]:
         """Ask the user to fill in a form; validates the answer into `schema` when it is a model."""
