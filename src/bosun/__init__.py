@@ -3,9 +3,11 @@
 The public face only; everything else lives in the layers below.
 """
 
+from bosun.app import inputs
 from bosun.app.content import Audio, EmbeddedResource, Image, ResourceLink, Text
 from bosun.app.context import Context, Elicited
 from bosun.app.handlers import CachePolicy
+from bosun.app.inputs import InputRequired
 from bosun.app.prompts import assistant, user
 from bosun.app.tools import ToolError
 from bosun.protocol.errors import McpError
@@ -20,12 +22,14 @@ __all__ = [
     "EmbeddedResource",
     "HttpOptions",
     "Image",
+    "InputRequired",
     "McpError",
     "ResourceLink",
     "Server",
     "Text",
     "ToolError",
     "assistant",
+    "inputs",
     "user",
 ]
 __version__ = "0.1.0"

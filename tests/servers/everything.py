@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from bosun import Audio, Context, EmbeddedResource, Image, ResourceLink, Server, ToolError, assistant, user
+from bosun import Audio, Context, EmbeddedResource, Image, ResourceLink, Server, ToolError, assistant, inputs, user
 
 server = Server("everything", "1.2.3", instructions="Test server.")
 
@@ -194,9 +194,7 @@ def names(value: str, context: dict[str, str]) -> list[str]:
 async def survey(ctx: Context) -> str:
     """Ask two things in one round."""
     answers = await ctx.ask_many({
-        "login": ("elicitation/create", {"mode": "form", "message": "Login?",
-                                         "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}}),
-        "capital": ("sampling/createMessage", {"messages": [{"role": "user", "content": {"type": "text", "text": "Capital of France?"}}],
-                                               "maxTokens": 10}),
+        "login": inputs.elicitation("Login?", {"type": "object", "properties": {"name": {"type": "string"}}}),
+        "capital": inputs.sampling("Capital of France?", max_tokens=10),
     })
     return f"{answers['login']['content']['name']} / {answers['capital']['content']['text']}"

@@ -13,16 +13,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bosun.app.context import Context, InputRequired
+from bosun.app.context import Context
+from bosun.app.inputs import InputRequired, required_capabilities
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource
 from bosun.protocol.call import Call
-from bosun.protocol.errors import LEGACY_RESOURCE_NOT_FOUND, McpError, invalid_params
+from bosun.protocol.errors import INTERNAL_ERROR, LEGACY_RESOURCE_NOT_FOUND, McpError, invalid_params, missing_capability
 from bosun.protocol.request_state import StateSealer, arguments_digest
 from bosun.protocol.versions import MODERN_VERSIONS
 
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
 _MAX_COMPLETIONS = 100
+_MAX_INPUT_ROUNDS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,26 +113,45 @@ class Handlers:
         if not wants_context:
             return await run(None)
         if not call.modern:
-            return await run(Context(call))
+            return await self._run_in_session(call, run)
         params = call.params
-        state = params.get("requestState")
         responses = params.get("inputResponses")
         if responses is not None and type(responses) is not dict:
             raise invalid_params("inputResponses must be an object")
-        binding = ""
-        answers: dict[str, Any] = {}
-        if state is not None:
-            binding = f"{call.method}\0{target}\0{arguments_digest(arguments)}\0{call.principal or ''}"
-            answers = dict(self.sealer.open(binding, state).get("r", {}))
+        binding = f"{call.method}\0{target}\0{arguments_digest(arguments)}\0{call.principal or ''}"
+        token = params.get("requestState")
+        payload = self.sealer.open(binding, token) if token is not None else {}
+        answers = dict(payload.get("r") or {})
         if responses:
             answers.update(responses)
         try:
-            return await run(Context(call, answers))
+            return await run(Context(call, answers, responses, payload.get("s")))
         except InputRequired as need:
-            if not binding:
-                binding = f"{call.method}\0{target}\0{arguments_digest(arguments)}\0{call.principal or ''}"
-            sealed = self.sealer.seal(binding, {"r": need.answered})
-            return {"resultType": "input_required", "inputRequests": need.requests, "requestState": sealed}
+            missing = [cap for cap in required_capabilities(need.requests) if cap not in call.capabilities]
+            if missing:
+                raise missing_capability(*missing) from None
+            result: dict[str, Any] = {"resultType": "input_required"}
+            if need.requests:
+                result["inputRequests"] = need.requests
+            result["requestState"] = self.sealer.seal(binding, {"r": need.answered, "s": need.state})
+            return result
+
+    async def _run_in_session(self, call: Call, run: Callable[[Context | None], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """2025 sessions: answer a function's `InputRequired` by asking the client, then call it again."""
+        ctx = Context(call)
+        for _ in range(_MAX_INPUT_ROUNDS):
+            try:
+                return await run(ctx)
+            except InputRequired as need:
+                missing = [cap for cap in required_capabilities(need.requests) if cap not in call.capabilities]
+                if missing:
+                    raise missing_capability(*missing) from None
+                if call.channel is None or call.send is None:
+                    raise
+                answers = {key: await call.channel.request(r["method"], r.get("params") or {}, call.send)
+                           for key, r in need.requests.items()}
+                ctx = Context(call, responses=answers, state=need.state)
+        raise McpError(INTERNAL_ERROR, f"{call.method} asked for input more than {_MAX_INPUT_ROUNDS} times")
 
     async def call_tool(self, call: Call) -> dict[str, Any]:
         name = call.params.get("name")

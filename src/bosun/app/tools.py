@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from bosun.app.content import is_content, is_mixed, to_content, to_text
-from bosun.app.context import Context, InputRequired
+from bosun.app.context import Context
+from bosun.app.inputs import InputRequired
 from bosun.app.invoke import invoke
 from bosun.app.signature import Output, describe_validation_error, inspect_function, output_for
 from bosun.protocol.errors import McpError
@@ -96,6 +97,8 @@ class Tool:
         except Exception as exc:
             log.warning("tool %s raised %s", self.name, type(exc).__name__, exc_info=True)
             return error_result(f"Error executing tool {self.name}: {exc}")
+        if isinstance(value, InputRequired):
+            raise value
         return self.shape(value)
 
     def shape(self, value: Any) -> dict[str, Any]:
