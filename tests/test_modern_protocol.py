@@ -17,7 +17,7 @@ def test_discover_lists_versions_capabilities_and_cache_hints(server: Running, h
     response = modern_call(http, server.url, "server/discover")
     assert response.status_code == 200
     result = response.json()["result"]
-    assert result["supportedVersions"] == [MODERN]
+    assert result["supportedVersions"][0] == MODERN and "2025-11-25" in result["supportedVersions"]
     assert set(result["capabilities"]) >= {"tools", "resources", "prompts", "completions"}
     assert result["resultType"] == "complete"
     assert result["_meta"]["io.modelcontextprotocol/serverInfo"] == {"name": "everything", "version": "1.2.3"}

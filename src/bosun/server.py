@@ -79,6 +79,13 @@ class Server:
         self.registry.tools[tool.name] = tool
         return tool
 
+    def remove_tool(self, name: str) -> None:
+        """Take a tool away at run time; call `notify_tools_changed()` to tell listening clients."""
+        self.registry.tools.pop(name, None)
+
+    def remove_prompt(self, name: str) -> None:
+        self.registry.prompts.pop(name, None)
+
     def resource(self, uri: str, **options: Any) -> Callable[[F], F]:
         """Register a resource at `uri`, or a template if `uri` has `{variables}`.
 
@@ -101,11 +108,15 @@ class Server:
         """Register a prompt. Options: title, description, icons."""
 
         def register(fn: F) -> F:
-            prompt = Prompt(fn, name, **options)
-            self.registry.prompts[prompt.name] = prompt
+            self.add_prompt(fn, name, **options)
             return fn
 
         return register
+
+    def add_prompt(self, fn: Callable[..., Any], name: str | None = None, **options: Any) -> Prompt:
+        prompt = Prompt(fn, name, **options)
+        self.registry.prompts[prompt.name] = prompt
+        return prompt
 
     def completion(self, *, argument: str, prompt: str | None = None, resource: str | None = None) -> Callable[[F], F]:
         """Register a completer `fn(value, context_arguments) -> list[str]` for a prompt or template argument."""

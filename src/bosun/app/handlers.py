@@ -20,7 +20,7 @@ from bosun.app.resources import Resource
 from bosun.protocol.call import Call
 from bosun.protocol.errors import INTERNAL_ERROR, LEGACY_RESOURCE_NOT_FOUND, McpError, invalid_params, missing_capability
 from bosun.protocol.request_state import StateSealer, arguments_digest
-from bosun.protocol.versions import MODERN_VERSIONS
+from bosun.protocol.versions import ALL_VERSIONS
 
 Handler = Callable[[Call], Awaitable[dict[str, Any]]]
 _MAX_COMPLETIONS = 100
@@ -100,7 +100,7 @@ class Handlers:
         return self._page(call, "prompts", [prompt.definition for prompt in self.registry.prompts.values()])
 
     async def discover(self, call: Call) -> dict[str, Any]:
-        result: dict[str, Any] = {"supportedVersions": list(MODERN_VERSIONS), "capabilities": self.capabilities}
+        result: dict[str, Any] = {"supportedVersions": list(ALL_VERSIONS), "capabilities": self.capabilities}
         if self.instructions:
             result["instructions"] = self.instructions
         result["ttlMs"] = self.cache.list_ttl_ms

@@ -55,6 +55,7 @@ class Tool:
         structured_output: bool | None = None,
         icons: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
+        input_schema: dict[str, Any] | None = None,
     ) -> None:
         self.name = name or fn.__name__
         self.fn = fn
@@ -66,7 +67,9 @@ class Tool:
         text = description if description is not None else (fn.__doc__ or "").strip()
         if text:
             definition["description"] = text
-        definition["inputSchema"] = self.signature.input_schema
+        # An explicit schema is advertised as given (any 2020-12 keywords); arguments are still
+        # validated against the function's own signature.
+        definition["inputSchema"] = input_schema if input_schema is not None else self.signature.input_schema
         if self.output is not None:
             definition["outputSchema"] = self.output.schema
         if annotations:
@@ -76,7 +79,7 @@ class Tool:
         if meta:
             definition["_meta"] = meta
         self.definition = definition
-        self.mirrored_headers = mirrored_headers(self.signature.input_schema)
+        self.mirrored_headers = mirrored_headers(definition["inputSchema"])
 
     async def call(self, arguments: Any, ctx: Context | None) -> dict[str, Any]:
         """Validate, run, and shape the result. Failures of the tool itself become `isError` results."""

@@ -41,12 +41,13 @@ class Headers:
         params: dict[str, str] | None = None
         for raw_name, raw_value in scope["headers"]:
             name = raw_name.lower()
+            # RFC 9110 5.5: optional whitespace around a field value is not part of it.
             if name in _WANTED:
-                values[name] = raw_value.decode("latin-1")
+                values[name] = raw_value.decode("latin-1").strip(" \t")
             elif name.startswith(b"mcp-param-"):
                 if params is None:
                     params = {}
-                params[name[10:].decode("latin-1")] = raw_value.decode("latin-1")
+                params[name[10:].decode("latin-1")] = raw_value.decode("latin-1").strip(" \t")
         self.values = values
         self.params = params
 
