@@ -1,0 +1,36 @@
+// The scenario both official TypeScript clients run against a Bosun server; prints one JSON object.
+export async function runScenario(client, negotiated) {
+  const tools = await client.listTools();
+  const add = await client.callTool({ name: 'add', arguments: { a: 2, b: 3 } });
+  const resources = await client.listResources();
+  const readme = await client.readResource({ uri: 'bosun://readme' });
+  const greeting = await client.readResource({ uri: 'greeting://World' });
+  const prompts = await client.listPrompts();
+  const review = await client.getPrompt({ name: 'review', arguments: { code: 'x = 1' } });
+  const confirm = await client.callTool({ name: 'confirm_action', arguments: { action: 'deploy' } });
+  return {
+    protocolVersion: negotiated,
+    tools: tools.tools.map((tool) => tool.name),
+    add: { text: add.content[0].text, structured: add.structuredContent },
+    resources: resources.resources.map((resource) => resource.uri),
+    readme: readme.contents[0].text,
+    greeting: greeting.contents[0].text,
+    prompts: prompts.prompts.map((prompt) => prompt.name),
+    review: review.messages[0].content.text,
+    confirm: confirm.content[0].text,
+  };
+}
+
+export const elicitationAnswer = { action: 'accept', content: { confirm: true } };
+
+export async function main(connect) {
+  const url = process.argv[2];
+  try {
+    const result = await connect(new URL(url));
+    process.stdout.write(JSON.stringify(result) + '\n');
+    process.exit(0);
+  } catch (error) {
+    process.stderr.write(String(error?.stack ?? error) + '\n');
+    process.exit(1);
+  }
+}
