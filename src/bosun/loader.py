@@ -29,6 +29,8 @@ def load_target(target: str) -> Any:
         sys.modules[path.stem] = module
         spec.loader.exec_module(module)
     else:
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))  # as `python -m` and uvicorn do: modules resolve from here
         try:
             module = importlib.import_module(module_part)
         except ModuleNotFoundError as exc:

@@ -50,6 +50,13 @@ def _cursor_offset(params: dict[str, Any]) -> int:
     return offset
 
 
+def _require_capabilities(call: Call, need: InputRequired) -> None:
+    """A server must not ask for input the client cannot give (-32021 names what is missing)."""
+    missing = [cap for cap in required_capabilities(need.requests) if cap not in call.capabilities]
+    if missing:
+        raise missing_capability(*missing) from None
+
+
 class Handlers:
     """Method tables for both eras, bound to one registry."""
 
@@ -127,9 +134,7 @@ class Handlers:
         try:
             return await run(Context(call, answers, responses, payload.get("s")))
         except InputRequired as need:
-            missing = [cap for cap in required_capabilities(need.requests) if cap not in call.capabilities]
-            if missing:
-                raise missing_capability(*missing) from None
+            _require_capabilities(call, need)
             result: dict[str, Any] = {"resultType": "input_required"}
             if need.requests:
                 result["inputRequests"] = need.requests
@@ -143,9 +148,7 @@ class Handlers:
             try:
                 return await run(ctx)
             except InputRequired as need:
-                missing = [cap for cap in required_capabilities(need.requests) if cap not in call.capabilities]
-                if missing:
-                    raise missing_capability(*missing) from None
+                _require_capabilities(call, need)
                 if call.channel is None or call.send is None:
                     raise
                 answers = {key: await call.channel.request(r["method"], r.get("params") or {}, call.send)

@@ -9,7 +9,6 @@ from pydantic import ValidationError
 
 from bosun.app.content import block_json, is_content
 from bosun.app.context import Context
-from bosun.app.inputs import InputRequired
 from bosun.app.invoke import invoke
 from bosun.app.signature import describe_validation_error, inspect_function
 from bosun.protocol.errors import invalid_params
@@ -73,8 +72,6 @@ class Prompt:
         except ValidationError as exc:
             raise invalid_params(f"Invalid arguments for prompt {self.name}: {describe_validation_error(exc)}") from None
         value = await invoke(self.fn, self.signature, dict(validated.__dict__), ctx)
-        if isinstance(value, InputRequired):
-            raise value
         result: dict[str, Any] = {"messages": _messages(value)}
         if "description" in self.definition:
             result["description"] = self.definition["description"]

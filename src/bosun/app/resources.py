@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from bosun.app.content import EmbeddedResource, resource_contents, to_text
 from bosun.app.context import Context
-from bosun.app.inputs import InputRequired
 from bosun.app.invoke import invoke
 from bosun.app.signature import describe_validation_error, inspect_function
 from bosun.protocol.errors import invalid_params
@@ -74,8 +73,6 @@ class _Readable:
         except ValidationError as exc:
             raise invalid_params(f"Invalid resource URI {uri}: {describe_validation_error(exc)}") from None
         value = await invoke(self.fn, self.signature, dict(validated.__dict__), ctx)
-        if isinstance(value, InputRequired):
-            raise value
         return _contents(uri, value, self.mime_type)
 
 

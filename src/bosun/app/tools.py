@@ -100,8 +100,6 @@ class Tool:
         except Exception as exc:
             log.warning("tool %s raised %s", self.name, type(exc).__name__, exc_info=True)
             return error_result(f"Error executing tool {self.name}: {exc}")
-        if isinstance(value, InputRequired):
-            raise value
         return self.shape(value)
 
     def shape(self, value: Any) -> dict[str, Any]:

@@ -1,0 +1,129 @@
+"""Benchmark Bosun against the official SDK, FastMCP and a bare ASGI handler, in one run.
+
+Each server runs under uvicorn (one worker, uvloop, httptools, no access log) on loopback and is
+loaded with wrk at each connection count for a fixed time. Also measured: cold start (spawn to the
+first successful tools/call, median of several) and idle RSS after start-up and one call.
+
+    python bench/run.py [--duration 5] [--connections 1,16,64] [--only bosun,sdk-modern] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from report import print_report
+from targets import BENCH, Target, all_targets, call_body, prepare, verify
+from wrk import run_wrk
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def spawn(target: Target, port: int) -> subprocess.Popen[bytes]:
+    command = [str(target.python), "-m", "uvicorn", target.module, "--app-dir", str(BENCH / "servers"),
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
+               "--no-access-log", "--log-level", "warning"]
+    return subprocess.Popen(command, env={**os.environ, **target.env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for_call(target: Target, port: int, process: subprocess.Popen[bytes], started: float) -> float:
+    """Poll until one full tools/call succeeds; return seconds since `started`."""
+    deadline = started + 30
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{target.name} exited: {process.stderr.read().decode()[-500:] if process.stderr else ''}")
+        try:
+            headers, body = prepare(target, port)
+            verify(target, port, headers, body)
+            return time.perf_counter() - started
+        except (OSError, ConnectionError):
+            time.sleep(0.002)
+    raise RuntimeError(f"{target.name} did not answer within 30 s")
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def measure(target: Target, connections: list[int], duration: float, cold_runs: int) -> dict[str, Any]:
+    colds = []
+    for _ in range(cold_runs):
+        port = free_port()
+        started = time.perf_counter()
+        process = spawn(target, port)
+        try:
+            colds.append(wait_for_call(target, port, process, started))
+        finally:
+            stop(process)
+    port = free_port()
+    process = spawn(target, port)
+    try:
+        wait_for_call(target, port, process, time.perf_counter())
+        time.sleep(0.5)
+        rss = rss_mb(process.pid)
+        loads = {}
+        for count in connections:
+            # A session flow gets one session per connection, as real clients would have.
+            header_sets = [prepare(target, port)[0] for _ in range(count if target.flow == "session" else 1)]
+            _, body = prepare(target, port) if target.flow != "session" else (None, call_body())
+            for headers in header_sets:
+                verify(target, port, headers, body)
+            run_wrk(port, header_sets, body, count, min(2.0, duration / 2))  # warm-up, discarded
+            loads[str(count)] = run_wrk(port, header_sets, body, count, duration)
+    finally:
+        stop(process)
+    return {"name": target.name, "note": target.note, "cold_start_s": statistics.median(colds), "idle_rss_mb": rss,
+            "load": loads}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per connection count")
+    parser.add_argument("--connections", default="1,16,64")
+    parser.add_argument("--only", default="", help="comma-separated target names")
+    parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    connections = [int(item) for item in args.connections.split(",")]
+    wanted = {name for name in args.only.split(",") if name}
+    results = []
+    for target in all_targets():
+        if wanted and target.name not in wanted:
+            continue
+        if not target.python.exists():
+            print(f"skip {target.name}: {target.python} missing (run bench/setup.sh)", file=sys.stderr)
+            continue
+        print(f"measuring {target.name} ...", file=sys.stderr, flush=True)
+        results.append(measure(target, connections, args.duration, args.cold_runs))
+    print_report(results, connections)
+    if args.json:
+        args.json.write_text(json.dumps({"connections": connections, "duration_s": args.duration, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The servers the benchmark compares, and how to talk to each (request shape, session set-up)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+MODERN = "2026-07-28"
+LEGACY = "2025-11-25"
+ACCEPT = "application/json, text/event-stream"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    python: Path
+    module: str
+    flow: str  # "modern" (2026-07-28, stateless), "session" (2025 initialize + Mcp-Session-Id), "stateless-legacy"
+    env: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+def all_targets() -> list[Target]:
+    project = ROOT / ".venv" / "bin" / "python"
+    sdk = BENCH / ".venvs" / "sdk" / "bin" / "python"
+    fastmcp = BENCH / ".venvs" / "fastmcp" / "bin" / "python"
+    return [
+        Target("bare", project, "bare_app:app", "modern", note="orjson ASGI handler, the ceiling"),
+        Target("bosun", project, "bosun_app:app", "modern", note="2026-07-28 stateless"),
+        Target("bosun-session", project, "bosun_app:app", "session", note="2025-11-25 session"),
+        Target("sdk-modern", sdk, "sdk_app:app", "modern", {"BENCH_SDK_MODE": "default"}, "mcp 2.3.0, 2026-07-28 request"),
+        Target("sdk-session-json", sdk, "sdk_app:app", "session", {"BENCH_SDK_MODE": "json"}, "mcp 2.3.0, sessions, json_response"),
+        Target("sdk-stateful", sdk, "sdk_app:app", "session", {"BENCH_SDK_MODE": "default"}, "mcp 2.3.0, sessions, SSE (default)"),
+        Target("sdk-stateless-json", sdk, "sdk_app:app", "stateless-legacy", {"BENCH_SDK_MODE": "stateless-json"},
+               "mcp 2.3.0, stateless_http + json_response"),
+        Target("fastmcp", fastmcp, "fastmcp_app:app", "session", note="fastmcp 4.1.6 http_app() default"),
+    ]
+
+
+def call_body(request_id: int = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}
+
+
+def modern_body() -> dict[str, Any]:
+    body = call_body()
+    body["params"]["_meta"] = {"io.modelcontextprotocol/protocolVersion": MODERN,
+                               "io.modelcontextprotocol/clientCapabilities": {}}
+    return body
+
+
+def post(port: int, body: dict[str, Any], headers: dict[str, str], timeout: float = 5.0) -> tuple[int, dict[str, str], str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        all_headers = {"Content-Type": "application/json", "Accept": ACCEPT, **headers}
+        connection.request("POST", "/mcp", json.dumps(body), all_headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+    finally:
+        connection.close()
+
+
+def result_of(text: str) -> dict[str, Any]:
+    """The JSON-RPC response in a body that is either JSON or an SSE stream."""
+    if text.lstrip().startswith("{"):
+        return dict(json.loads(text))
+    for line in text.splitlines():
+        if line.startswith("data:") and line[5:].strip():
+            message = json.loads(line[5:])
+            if "result" in message or "error" in message:
+                return dict(message)
+    raise ValueError(f"no JSON-RPC response in {text[:200]!r}")
+
+
+def prepare(target: Target, port: int) -> tuple[dict[str, str], dict[str, Any]]:
+    """Do any set-up the flow needs; return the headers and body every load request sends."""
+    if target.flow == "modern":
+        headers = {"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": "echo"}
+        return headers, modern_body()
+    if target.flow == "stateless-legacy":
+        return {"MCP-Protocol-Version": LEGACY}, call_body()
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}
+    status, headers, text = post(port, init, {})
+    if status != 200 or "mcp-session-id" not in headers:
+        raise RuntimeError(f"{target.name}: initialize failed: {status} {text[:200]}")
+    session = {"Mcp-Session-Id": headers["mcp-session-id"], "MCP-Protocol-Version": LEGACY}
+    post(port, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    return session, call_body()
+
+
+def verify(target: Target, port: int, headers: dict[str, str], body: dict[str, Any]) -> None:
+    """One real call before any load: a server that answers with an error is reported, not benchmarked."""
+    status, _, text = post(port, body, headers)
+    message = result_of(text)
+    content = message.get("result", {}).get("content", [{}])
+    if status != 200 or content[0].get("text") != "hi":
+        raise RuntimeError(f"{target.name}: tools/call did not return the echo: {status} {text[:300]}")
