@@ -14,7 +14,7 @@ mkdir -p "$log_dir"
 server_pid=""
 if [ -z "${CONFORMANCE_URL:-}" ]; then
   port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  .venv/bin/bosun serve "${CONFORMANCE_SERVER:-examples/conformance_server.py}" --port "$port" --log-level warning \
+  BOSUN_DRAIN_SECONDS=0 .venv/bin/bosun serve "${CONFORMANCE_SERVER:-examples/conformance_server.py}" --port "$port" --log-level warning \
     > "$log_dir/server.log" 2>&1 &
   server_pid=$!
   trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT

@@ -38,7 +38,7 @@ def start_server(target: str, *, host: str = "127.0.0.1", env: dict[str, str] | 
     process = subprocess.Popen(
         [BOSUN, "serve", target, "--host", host, "--port", str(port), "--log-level", "warning", *(args or [])],
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "BOSUN_DRAIN_SECONDS": "0", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}/mcp"
     deadline = time.monotonic() + 20

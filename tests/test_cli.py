@@ -37,4 +37,4 @@ def test_bad_target_exits_2_with_a_message() -> None:
 def test_bad_setting_exits_2_naming_the_variable() -> None:
     run = _fails(["examples/hello.py"], {"BOSUN_MAX_BODY_BYTES": "lots"})
     assert run.returncode == 2
-    assert "BOSUN_MAX_BODY_BYTES" in run.stderr and "not a number" in run.stderr
+    assert "BOSUN_MAX_BODY_BYTES" in run.stderr and "valid integer" in run.stderr

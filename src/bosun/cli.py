@@ -1,6 +1,11 @@
-"""The `bosun` command: `bosun serve TARGET` runs a server under uvicorn.
+"""The `bosun` command.
 
-Exit codes: 0 clean stop, 2 bad configuration or target.
+    bosun serve TARGET     serve a server (module:attr or path/to/file.py[:attr]) under uvicorn
+    bosun healthcheck      probe the local /health (for a container HEALTHCHECK without curl)
+    bosun check [TARGET]   preflight: configuration, TLS trust store, the target's readiness checks
+    bosun config           print the effective configuration, secrets redacted, with each value's source
+
+Exit codes: 0 fine; 1 a check or probe failed; 2 invalid configuration or target.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from typing import Any
 
 ENV_TARGET = "BOSUN_TARGET"
@@ -20,6 +26,7 @@ def build_app() -> Any:
     Built once per process: `serve` builds it first to fail fast, and the single-worker
     factory call then reuses it rather than importing the user's module twice.
     """
+    from bosun.config import load_settings
     from bosun.loader import load_target
     from bosun.server import Server
 
@@ -28,11 +35,18 @@ def build_app() -> Any:
         return _built[key]
     target = load_target(key)
     if isinstance(target, Server):
-        from bosun.config import http_options_from_env
-
-        target = target.asgi_app(http_options_from_env(os.environ.get("BOSUN_HOST")))
+        target = target.asgi_app(settings=load_settings())
     _built[key] = target
     return target
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from bosun.config import load_settings
+
+    overrides = {name: getattr(args, name) for name in ("host", "port", "workers", "log_level") if getattr(args, name, None)}
+    if getattr(args, "access_log", False):
+        overrides["access_log"] = True
+    return load_settings(**overrides)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -40,25 +54,82 @@ def serve(args: argparse.Namespace) -> int:
 
     from bosun.config import ConfigError
     from bosun.loader import TargetError
+    from bosun.ops.logs import configure_logging
+    from bosun.ops.shutdown import WORKER_SIGNALS_ENV, DrainingMultiprocess, DrainingServer
 
-    os.environ[ENV_TARGET] = args.target
-    os.environ["BOSUN_HOST"] = args.host
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"bosun: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format, settings.access_log)
+    # Settings travel to workers through the environment they inherit.
+    os.environ.update({ENV_TARGET: args.target, "BOSUN_HOST": settings.host, "BOSUN_PORT": str(settings.port),
+                       "LOG_LEVEL": settings.log_level})
+    if settings.workers > 1 and settings.metrics_enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bosun-metrics-")
     try:
         build_app()  # fail fast, with a clear message, before uvicorn starts workers
     except (ConfigError, TargetError) as exc:
         print(f"bosun: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        "bosun.cli:build_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level.lower(),
-        access_log=args.access_log,
-        timeout_graceful_shutdown=args.graceful_timeout,
-        server_header=False,
-    )
+    if settings.metrics_enabled and settings.metrics_port is not None:
+        from bosun.ops.metrics import start_ops_server
+
+        start_ops_server(settings.metrics_port)
+    config = uvicorn.Config("bosun.cli:build_app", factory=True, host=settings.host, port=settings.port,
+                            workers=settings.workers, log_config=None, log_level=settings.log_level.lower(),
+                            access_log=settings.access_log, timeout_graceful_shutdown=settings.graceful_timeout,
+                            server_header=False)
+    if settings.workers > 1:
+        os.environ[WORKER_SIGNALS_ENV] = "1"
+        DrainingMultiprocess(config, [config.bind_socket()], settings.drain_seconds).run()
+    else:
+        DrainingServer(config, settings.drain_seconds).run()
+    return 0
+
+
+def healthcheck(args: argparse.Namespace) -> int:
+    import http.client
+
+    port = args.port or int(os.environ.get("BOSUN_PORT", "8000"))
+    try:
+        connection = http.client.HTTPConnection(args.host, port, timeout=args.timeout)
+        connection.request("GET", args.path)
+        status = connection.getresponse().status
+    except OSError as exc:
+        print(f"bosun healthcheck: {args.host}:{port}{args.path} unreachable: {exc}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"bosun healthcheck: {args.path} answered {status}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    from bosun.config import ConfigError
+    from bosun.ops.preflight import run_preflight
+
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"FAIL configuration: {exc}")
+        return 2
+    return run_preflight(settings, args.target)
+
+
+def show_config(args: argparse.Namespace) -> int:
+    from bosun.config import ConfigError, describe
+
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"bosun: {exc}", file=sys.stderr)
+        return 2
+    rows = describe(settings)
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        print(f"{name:<{width}}  {value:<40}  ({source})")
     return 0
 
 
@@ -67,17 +138,23 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve an MCP server over Streamable HTTP")
     run.add_argument("target", help="module:attr or path/to/file.py[:attr] naming a bosun.Server or an ASGI app")
-    run.add_argument("--host", default=os.environ.get("BOSUN_HOST", "127.0.0.1"))
-    run.add_argument("--port", type=int, default=int(os.environ.get("BOSUN_PORT", "8000")))
-    run.add_argument("--workers", type=int, default=int(os.environ.get("BOSUN_WORKERS", "1")))
-    run.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"),
-                     choices=["critical", "error", "warning", "info", "debug", "CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"])
+    run.add_argument("--host", help="address to bind (BOSUN_HOST, default 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port (BOSUN_PORT, default 8000)")
+    run.add_argument("--workers", type=int, help="worker processes (BOSUN_WORKERS, default 1)")
+    run.add_argument("--log-level", type=str.upper, choices=["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"],
+                     help="LOG_LEVEL, default INFO")
     run.add_argument("--access-log", action="store_true", help="log one line per request (off by default)")
-    run.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds to let in-flight requests finish on SIGTERM")
+    probe = commands.add_parser("healthcheck", help="exit 0 if the local liveness probe answers 200, else 1")
+    probe.add_argument("--host", default="127.0.0.1")
+    probe.add_argument("--port", type=int)
+    probe.add_argument("--path", default="/health")
+    probe.add_argument("--timeout", type=float, default=3.0)
+    preflight = commands.add_parser("check", help="preflight: configuration, TLS trust store, dependencies")
+    preflight.add_argument("target", nargs="?", help="also run this server's readiness checks once")
+    commands.add_parser("config", help="print the effective configuration and where each value came from")
     args = parser.parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    return 2
+    handlers = {"serve": serve, "healthcheck": healthcheck, "check": check, "config": show_config}
+    return handlers[args.command](args)
 
 
 if __name__ == "__main__":

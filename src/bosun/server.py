@@ -22,7 +22,10 @@ from bosun.app.prompts import Prompt
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource, ResourceTemplate, compile_template
 from bosun.app.tools import Tool
-from bosun.config import http_options_from_env, state_keys_from_env
+from bosun.config import Settings, load_settings
+from bosun.ops import shutdown
+from bosun.ops.health import Check, CheckFn, Health
+from bosun.ops.requestid import RequestIdMiddleware
 from bosun.protocol.changes import ChangeHub
 from bosun.protocol.request_state import StateSealer
 from bosun.transport.app import Hook, McpApp
@@ -53,6 +56,7 @@ class Server:
         self.hub = ChangeHub()
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
+        self.checks: list[Check] = []
 
     # Registration.
     @overload
@@ -130,6 +134,32 @@ class Server:
 
         return register
 
+    # Operations.
+    def readiness_check(self, name: str | None = None, *, critical: bool = True,
+                        timeout: float | None = None) -> Callable[[CheckFn], CheckFn]:
+        """Register an async readiness check; it fails by raising (or returning False).
+
+        Checks run in the background, concurrently, each under `timeout`; /ready serves
+        the latest results. A non-critical failure shows in /ready and in metrics but
+        keeps the pod ready (a cache, say, whose outage only slows things down).
+        """
+
+        def register(fn: CheckFn) -> CheckFn:
+            self.checks.append(Check(name or fn.__name__, fn, critical, timeout))
+            return fn
+
+        return register
+
+    def startup(self, fn: Hook) -> Hook:
+        """Run `fn` at start-up, before the server reports ready (open pools, warm caches)."""
+        self.on_startup.append(fn)
+        return fn
+
+    def shutdown(self, fn: Hook) -> Hook:
+        """Run `fn` at shutdown, after in-flight requests finished (close pools)."""
+        self.on_shutdown.append(fn)
+        return fn
+
     # Change notifications.
     def notify_tools_changed(self) -> None:
         self.hub.publish("tools")
@@ -157,12 +187,32 @@ class Server:
             capabilities["completions"] = {}
         return capabilities
 
-    def asgi_app(self, options: HttpOptions | None = None, *, store: SessionStore | None = None,
-                 state_keys: list[bytes] | None = None, routes: dict[str, ASGIApp] | None = None) -> McpApp:
-        """Build the ASGI app. Unset options come from the environment (BOSUN_*)."""
-        options = options or http_options_from_env()
-        sealer = StateSealer(state_keys if state_keys is not None else state_keys_from_env())
+    def asgi_app(self, options: HttpOptions | None = None, *, settings: Settings | None = None,
+                 store: SessionStore | None = None, state_keys: list[bytes] | None = None,
+                 routes: dict[str, ASGIApp] | None = None) -> ASGIApp:
+        """Build the ASGI app: the MCP endpoint, probes and metrics. Unset settings come from the environment."""
+        settings = settings or load_settings()
+        options = options or settings.http_options()
+        sealer = StateSealer(state_keys if state_keys is not None else settings.sealing_keys())
+        observer = None
+        if settings.metrics_enabled:
+            from bosun.ops.metrics import metrics
+
+            observer = metrics()
+            observer.describe_server(self.name, self.version, self.registry.tools)
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
-                            self.cache, self.page_size)
-        return McpApp(handlers, options, store=store, hub=self.hub, routes=routes,
-                      on_startup=self.on_startup, on_shutdown=self.on_shutdown)
+                            self.cache, self.page_size, observer)
+        health = Health(self.checks, settings.readiness_interval, settings.readiness_timeout,
+                        settings.max_loop_lag_seconds, observer)
+        ops_routes: dict[str, ASGIApp] = {"/health": health.health_endpoint, "/ready": health.ready_endpoint,
+                                          "/startup": health.startup_endpoint}
+        if observer is not None and settings.metrics_port is None:
+            from bosun.ops.metrics import metrics_endpoint
+
+            ops_routes["/metrics"] = metrics_endpoint
+        app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **(routes or {})},
+                     on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
+                     on_shutdown=[health.stop, *self.on_shutdown],
+                     observer=observer)
+        shutdown.on_drain(health.begin_drain, app.close_streams)
+        return RequestIdMiddleware(app)

@@ -9,6 +9,7 @@ session transport, `subscriptions/listen` with the stream it opens.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,10 @@ from bosun.app.context import Context
 from bosun.app.inputs import InputRequired, required_capabilities
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource
+from bosun.app.tools import Tool
 from bosun.protocol.call import Call
 from bosun.protocol.errors import INTERNAL_ERROR, LEGACY_RESOURCE_NOT_FOUND, McpError, invalid_params, missing_capability
+from bosun.protocol.observe import Observer
 from bosun.protocol.request_state import StateSealer, arguments_digest
 from bosun.protocol.versions import ALL_VERSIONS
 
@@ -61,7 +64,9 @@ class Handlers:
     """Method tables for both eras, bound to one registry."""
 
     def __init__(self, registry: Registry, sealer: StateSealer, capabilities: dict[str, Any],
-                 server_info: dict[str, Any], instructions: str | None, cache: CachePolicy, page_size: int = 200) -> None:
+                 server_info: dict[str, Any], instructions: str | None, cache: CachePolicy, page_size: int = 200,
+                 observer: Observer | None = None) -> None:
+        self.observer = observer
         self.registry = registry
         self.sealer = sealer
         self.capabilities = capabilities
@@ -162,6 +167,19 @@ class Handlers:
         if tool is None:
             raise invalid_params(f"Unknown tool: {name}")
         arguments = call.params.get("arguments")
+        observer = self.observer
+        if observer is None:
+            return await self._call_tool(call, tool, arguments)
+        started = time.perf_counter()
+        outcome = "exception"
+        try:
+            result = await self._call_tool(call, tool, arguments)
+            outcome = "error" if result.get("isError") else str(result.get("resultType", "ok")).replace("complete", "ok")
+            return result
+        finally:
+            observer.tool(tool.name, outcome, time.perf_counter() - started)
+
+    async def _call_tool(self, call: Call, tool: Tool, arguments: Any) -> dict[str, Any]:
         if tool.signature.context_param is None:
             return await tool.call(arguments, None)
         return await self._run(call, tool.name, arguments, True, lambda ctx: tool.call(arguments, ctx))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from bosun.protocol.call import META_PROTOCOL_VERSION
 from bosun.protocol.changes import ChangeHub
 from bosun.protocol.errors import McpError
 from bosun.protocol.jsonrpc import decode
+from bosun.protocol.observe import Observer
 from bosun.protocol.versions import is_legacy, is_modern
 from bosun.transport.guards import Guard
 from bosun.transport.legacy import LegacyEndpoint
@@ -27,7 +29,7 @@ from bosun.transport.modern import ModernEndpoint
 from bosun.transport.options import HttpOptions
 from bosun.transport.sessions import MemorySessionStore, SessionStore
 from bosun.transport.wire import BodyTooLarge, ClientGone, Headers, accepts, read_body, reject, respond_error
-from bosun.types import ASGIApp, Receive, Scope, Send
+from bosun.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("bosun.transport")
 Hook = Callable[[], Awaitable[None]]
@@ -52,19 +54,30 @@ def _wants_legacy(message: Any, headers: Headers) -> bool:
     return header_version is not None and is_legacy(header_version)
 
 
+def _method_label(message: Any) -> str:
+    if type(message) is dict:
+        method = message.get("method")
+        if method is None:
+            return "response"
+        return str(method) if "id" in message else "notification"
+    return "batch" if type(message) is list else "invalid"
+
+
 class McpApp:
     """Serves the MCP endpoint at `options.path`, plus any extra `routes` (ops endpoints plug in here)."""
 
     def __init__(self, handlers: Handlers, options: HttpOptions, store: SessionStore | None = None,
                  hub: ChangeHub | None = None, routes: dict[str, ASGIApp] | None = None,
-                 on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None) -> None:
+                 on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
+                 observer: Observer | None = None) -> None:
         self.options = options
         self.path = options.path
         self.guard = Guard(options)
         self.hub = hub or ChangeHub()
-        self.store = store or MemorySessionStore(options.session_idle_seconds, options.client_request_timeout)
-        self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds)
-        self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds)
+        self.store = store or MemorySessionStore(options.session_idle_seconds, options.client_request_timeout, observer=observer)
+        self.observer = observer
+        self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds, observer)
+        self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds, observer)
         self.routes = routes or {}
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
@@ -123,12 +136,31 @@ class McpApp:
         except ClientGone:
             return
         except McpError as error:
+            if self.observer is not None:
+                self.observer.error(error.code)
+                self.observer.request("invalid", error.http_status, 0.0)
             await respond_error(send, error.http_status, error)
             return
-        if _wants_legacy(message, headers):
-            await self.legacy.post(receive, send, headers, message)
-        else:
-            await self.modern.post(receive, send, headers, message)
+        endpoint = self.legacy if _wants_legacy(message, headers) else self.modern
+        observer = self.observer
+        if observer is None:
+            await endpoint.post(receive, send, headers, message)
+            return
+        status = 0
+
+        async def recording_send(reply: Message) -> None:
+            nonlocal status
+            if reply["type"] == "http.response.start":
+                status = reply["status"]
+            await send(reply)
+
+        started = time.perf_counter()
+        observer.inflight(1)
+        try:
+            await endpoint.post(receive, recording_send, headers, message)
+        finally:
+            observer.inflight(-1)
+            observer.request(_method_label(message), status, time.perf_counter() - started)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -151,10 +183,14 @@ class McpApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def close(self) -> None:
-        """End open streams gracefully and drop sessions."""
+    def close_streams(self) -> None:
+        """End long-lived streams properly (a listen stream gets its closing response)."""
         self.modern.closing.set()
         self.legacy.closing.set()
+
+    async def close(self) -> None:
+        """End open streams gracefully and drop sessions."""
+        self.close_streams()
         if self._sweeper is not None:
             self._sweeper.cancel()
         closer = getattr(self.store, "close", None)

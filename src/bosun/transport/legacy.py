@@ -20,6 +20,7 @@ from bosun.protocol.call import LOG_LEVELS, Call
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, error_message, result_bytes
+from bosun.protocol.observe import Observer
 from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSION, is_legacy, negotiate_legacy
 from bosun.transport.sessions import Session, SessionStore
 from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
@@ -34,7 +35,9 @@ def _session_header(session: Session) -> tuple[tuple[bytes, bytes], ...]:
 
 
 class LegacyEndpoint:
-    def __init__(self, handlers: Handlers, hub: ChangeHub, store: SessionStore, keepalive_seconds: float) -> None:
+    def __init__(self, handlers: Handlers, hub: ChangeHub, store: SessionStore, keepalive_seconds: float,
+                 observer: Observer | None = None) -> None:
+        self.observer = observer
         self.handlers = handlers
         self.table = {**handlers.legacy, "ping": self.ping, "logging/setLevel": self.set_level,
                       "resources/subscribe": self.subscribe, "resources/unsubscribe": self.unsubscribe}
@@ -72,7 +75,7 @@ class LegacyEndpoint:
             self.notified(session, message)
             await respond(send, 202, b"", _session_header(session))
         else:
-            reply = Reply(send, receive, _session_header(session), event_prefix=f"{message['id']}")
+            reply = Reply(send, receive, _session_header(session), event_prefix=f"{message['id']}", observer=self.observer)
             try:
                 body = await self.run(session, message, reply)
                 await reply.finish(200, body)
@@ -132,9 +135,13 @@ class LegacyEndpoint:
             result = await handler(call)
             return result_bytes(request_id, result)
         except McpError as error:
+            if self.observer is not None:
+                self.observer.error(error.code)
             return orjson.dumps(error_message(request_id, error))
         except Exception:
             log.exception("unexpected error in %s", method)
+            if self.observer is not None:
+                self.observer.error(internal_error().code)
             return orjson.dumps(error_message(request_id, internal_error()))
         finally:
             session.in_flight.pop(request_id, None)
@@ -223,7 +230,7 @@ class LegacyEndpoint:
             return sse_event(orjson.dumps(note), f"get-{events}")
 
         try:
-            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing):
+            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing, self.observer):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self.hub.remove(listener)

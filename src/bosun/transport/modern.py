@@ -19,6 +19,7 @@ from bosun.protocol.call import META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_IN
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, error_bytes, result_bytes
+from bosun.protocol.observe import Observer
 from bosun.transport.envelope import validate_envelope, validate_param_headers
 from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
 from bosun.transport.wire import Headers, respond, respond_error
@@ -30,7 +31,8 @@ _FILTER_KINDS = {"toolsListChanged": "tools", "promptsListChanged": "prompts", "
 
 
 class ModernEndpoint:
-    def __init__(self, handlers: Handlers, hub: ChangeHub, keepalive_seconds: float) -> None:
+    def __init__(self, handlers: Handlers, hub: ChangeHub, keepalive_seconds: float, observer: Observer | None = None) -> None:
+        self.observer = observer
         self.handlers = handlers
         self.table = handlers.modern
         self.hub = hub
@@ -62,11 +64,13 @@ class ModernEndpoint:
             if method == "tools/call":
                 self._check_mirrored(headers, params)
         except McpError as error:
+            if self.observer is not None:
+                self.observer.error(error.code)
             await respond_error(send, error.http_status, error, request_id)
             return
         meta: dict[str, Any] = params["_meta"]  # validate_envelope checked it is an object
         level = meta.get(META_LOG_LEVEL)
-        reply = Reply(send, receive)
+        reply = Reply(send, receive, observer=self.observer)
         call = Call(request_id, method, params, version, True, capabilities, reply.message,
                     client_info=meta.get(META_CLIENT_INFO), log_level=level if type(level) is str else None)
         try:
@@ -77,6 +81,8 @@ class ModernEndpoint:
             result["_meta"] = {**self.result_meta, **own_meta} if own_meta else self.result_meta
             await reply.finish(200, result_bytes(request_id, result))
         except McpError as error:
+            if self.observer is not None:
+                self.observer.error(error.code)
             await reply.finish(error.http_status, error_bytes(request_id, error))
         except asyncio.CancelledError:
             if not reply.disconnected:
@@ -84,6 +90,8 @@ class ModernEndpoint:
         except Exception:
             log.exception("unexpected error in %s", method)
             failure = internal_error()
+            if self.observer is not None:
+                self.observer.error(failure.code)
             await reply.finish(failure.http_status, error_bytes(request_id, failure))
         finally:
             reply.close()
@@ -117,7 +125,7 @@ class ModernEndpoint:
             return sse_event(orjson.dumps(_change_notification(kind, uri, subscription)))
 
         try:
-            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing):
+            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing, self.observer):
                 final = {"resultType": "complete", "_meta": subscription}
                 await send({"type": "http.response.body", "body": sse_event(result_bytes(request_id, final)), "more_body": False})
         finally:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from bosun.protocol.call import SendMessage
 from bosun.protocol.changes import Listener
 from bosun.protocol.errors import McpError
+from bosun.protocol.observe import Observer
 
 
 @dataclass(eq=False)
@@ -83,7 +84,9 @@ class SessionStore(Protocol):
 class MemorySessionStore:
     """Sessions in this process's memory, dropped after `idle_seconds` without a request."""
 
-    def __init__(self, idle_seconds: float = 1800.0, request_timeout: float = 300.0, max_sessions: int = 10_000) -> None:
+    def __init__(self, idle_seconds: float = 1800.0, request_timeout: float = 300.0, max_sessions: int = 10_000,
+                 observer: Observer | None = None) -> None:
+        self.observer = observer
         self.idle_seconds = idle_seconds
         self.request_timeout = request_timeout
         self.max_sessions = max_sessions
@@ -99,6 +102,8 @@ class MemorySessionStore:
                 raise McpError(-32000, "Too many open sessions; try again later", http_status=503)
         session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, request_timeout=self.request_timeout)
         self._sessions[session.id] = session
+        if self.observer is not None:
+            self.observer.session(1)
         return session
 
     async def get(self, session_id: str) -> Session | None:
@@ -117,6 +122,8 @@ class MemorySessionStore:
         if session is None:
             return False
         session.close()
+        if self.observer is not None:
+            self.observer.session(-1)
         return True
 
     async def expire(self) -> int:

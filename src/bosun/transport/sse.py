@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from bosun.protocol.changes import Listener
+from bosun.protocol.observe import Observer
 from bosun.transport.wire import JSON_HEADERS
 from bosun.types import Receive, Send
 
@@ -38,7 +39,7 @@ async def wait_disconnect(receive: Receive) -> None:
 
 
 async def pump_changes(receive: Receive, send: Send, listener: Listener, render: Callable[[str, str | None], bytes],
-                       keepalive: float, closing: asyncio.Event) -> bool:
+                       keepalive: float, closing: asyncio.Event, observer: Observer | None = None) -> bool:
     """Write each change `listener` receives as an SSE event until the client leaves or the server closes.
 
     Sends a comment line every `keepalive` seconds of silence so proxies keep the
@@ -46,6 +47,8 @@ async def pump_changes(receive: Receive, send: Send, listener: Listener, render:
     """
     disconnected = asyncio.ensure_future(wait_disconnect(receive))
     shutdown = asyncio.ensure_future(closing.wait())
+    if observer is not None:
+        observer.stream(1)
     try:
         while True:
             getter = asyncio.ensure_future(listener.queue.get())
@@ -65,15 +68,19 @@ async def pump_changes(receive: Receive, send: Send, listener: Listener, render:
     finally:
         disconnected.cancel()
         shutdown.cancel()
+        if observer is not None:
+            observer.stream(-1)
 
 
 class Reply:
     """The response to one POST, JSON until a second message forces a stream."""
 
-    __slots__ = ("_send", "_receive", "_headers", "_event_prefix", "_events", "streaming", "_watcher", "disconnected")
+    __slots__ = ("_send", "_receive", "_headers", "_event_prefix", "_events", "streaming", "_watcher", "disconnected",
+                 "_observer")
 
     def __init__(self, send: Send, receive: Receive, headers: tuple[tuple[bytes, bytes], ...] = (),
-                 event_prefix: str | None = None) -> None:
+                 event_prefix: str | None = None, observer: Observer | None = None) -> None:
+        self._observer = observer
         self._send = send
         self._receive = receive
         self._headers = headers
@@ -85,6 +92,8 @@ class Reply:
 
     async def _start_stream(self) -> None:
         self.streaming = True
+        if self._observer is not None:
+            self._observer.stream(1)
         await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + self._headers})
         task = asyncio.current_task()
         if task is not None:
@@ -128,3 +137,5 @@ class Reply:
     def close(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
+        if self.streaming and self._observer is not None:
+            self._observer.stream(-1)

@@ -1,0 +1,1 @@
+"""Operations: probes, metrics, logs, tracing and graceful shutdown, beside the request path."""
