@@ -57,6 +57,7 @@ class Server:
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self.checks: list[Check] = []
+        self.warmups: list[Hook] = []
 
     # Registration.
     @overload
@@ -155,6 +156,11 @@ class Server:
         self.on_startup.append(fn)
         return fn
 
+    def warmup(self, fn: Hook) -> Hook:
+        """Run `fn` in the background once serving has begun; /startup and /ready stay 503 until it is done."""
+        self.warmups.append(fn)
+        return fn
+
     def shutdown(self, fn: Hook) -> Hook:
         """Run `fn` at shutdown, after in-flight requests finished (close pools)."""
         self.on_shutdown.append(fn)
@@ -203,7 +209,7 @@ class Server:
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
                             self.cache, self.page_size, observer)
         health = Health(self.checks, settings.readiness_interval, settings.readiness_timeout,
-                        settings.max_loop_lag_seconds, observer)
+                        settings.max_loop_lag_seconds, observer, self.warmups)
         ops_routes: dict[str, ASGIApp] = {"/health": health.health_endpoint, "/ready": health.ready_endpoint,
                                           "/startup": health.startup_endpoint}
         if observer is not None and settings.metrics_port is None:

@@ -8,13 +8,15 @@
   its own timeout, so probes never storm a dependency. 503 while starting, while
   draining, or while a critical check fails; non-critical failures show in the
   body and in metrics but keep the pod ready.
-* `/startup` is 503 until start-up work (hooks, the first round of checks) is done.
+* `/startup` is 503 until start-up work is done: the warm-up hooks, run in the
+  background once the port is open, and the first round of checks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from bosun.transport.wire import respond
 from bosun.types import Receive, Scope, Send
 
 CheckFn = Callable[[], Awaitable[Any]]
+_BEAT = 0.25  # heartbeat period, seconds
+_STALL_MEMORY = 2.0  # how long a measured stall keeps /health failing, seconds
 _JSON = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
 
 
@@ -48,8 +52,9 @@ class Outcome:
 
 class Health:
     def __init__(self, checks: list[Check], interval: float = 5.0, timeout: float = 2.0, max_loop_lag: float = 5.0,
-                 observer: Any = None) -> None:
+                 observer: Any = None, warmups: list[Callable[[], Awaitable[None]]] | None = None) -> None:
         self.checks = checks
+        self.warmups = warmups or []
         self.interval = interval
         self.timeout = timeout
         self.max_loop_lag = max_loop_lag
@@ -58,17 +63,32 @@ class Health:
         self.draining = False
         self.results: dict[str, Outcome] = {}
         self._beat = time.monotonic()
-        self._worst_lag = 0.0
+        self._stall = 0.0
+        self._stall_seen = 0.0
+        self.startup_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # Life cycle.
     async def start(self) -> None:
-        """Run the checks once, then report started and keep them fresh in the background."""
+        """Begin the heartbeat and, in the background, warm up, run the checks once, report started."""
         self._tasks.append(asyncio.create_task(self._heartbeat()))
+        self._tasks.append(asyncio.create_task(self._boot()))
+
+    async def _boot(self) -> None:
+        try:
+            for warmup in self.warmups:
+                await warmup()
+        except Exception as exc:
+            # Stay not-started: the startup probe fails and Kubernetes restarts the pod, with the reason in /startup.
+            self.startup_error = f"{type(exc).__name__}: {exc}"
+            logging.getLogger("bosun.health").exception("warm-up failed")
+            return
         await self.refresh()
         self.started = True
         self._publish_ready()
-        self._tasks.append(asyncio.create_task(self._refresher()))
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.refresh()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -103,23 +123,22 @@ class Health:
                 self.metrics.readiness.labels(check.name, str(check.critical).lower()).set(1 if outcome and outcome.ok else 0)
         self._publish_ready()
 
-    async def _refresher(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.refresh()
-
     async def _heartbeat(self) -> None:
-        period = 0.25
         while True:
             before = time.monotonic()
-            await asyncio.sleep(period)
+            await asyncio.sleep(_BEAT)
             now = time.monotonic()
-            self._worst_lag = max(0.0, now - before - period)
+            lag = now - before - _BEAT
+            if lag > self._stall or now - self._stall_seen > _STALL_MEMORY:
+                self._stall, self._stall_seen = lag, now
             self._beat = now
 
     # Verdicts.
     def loop_lag(self) -> float:
-        return max(self._worst_lag, time.monotonic() - self._beat - 0.25)
+        """The longest recent stall of the event loop, including one still going on."""
+        now = time.monotonic()
+        recent = self._stall if now - self._stall_seen <= _STALL_MEMORY else 0.0
+        return max(recent, now - self._beat - _BEAT)
 
     def is_ready(self) -> bool:
         if not self.started or self.draining:
@@ -158,5 +177,7 @@ class Health:
     async def startup_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.started:
             await respond(send, 200, b'{"status":"started"}', _JSON)
+        elif self.startup_error is not None:
+            await respond(send, 503, orjson.dumps({"status": "failed", "error": self.startup_error}), _JSON)
         else:
             await respond(send, 503, b'{"status":"starting"}', _JSON)
