@@ -216,8 +216,8 @@ class LegacyEndpoint:
         listener = Listener({"tools", "prompts", "resources"}, session.subscriptions)
         session.stream = listener
         self.hub.add(listener)
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + _session_header(session)})
-        await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
+        if self.observer is not None:
+            self.observer.stream(1)
         events = 0
 
         def render(kind: str, uri: str | None) -> bytes:
@@ -230,12 +230,16 @@ class LegacyEndpoint:
             return sse_event(orjson.dumps(note), f"get-{events}")
 
         try:
-            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing, self.observer):
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + _session_header(session)})
+            await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
+            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self.hub.remove(listener)
             session.stream = None
             session.touched = time.monotonic()
+            if self.observer is not None:
+                self.observer.stream(-1)
 
     async def delete(self, send: Send, headers: Headers) -> None:
         session_id = headers.get(b"mcp-session-id")

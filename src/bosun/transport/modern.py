@@ -118,18 +118,22 @@ class ModernEndpoint:
         ack = {"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
                "params": {"_meta": subscription, "notifications": agreed}}
         self.hub.add(listener)
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        await send({"type": "http.response.body", "body": sse_event(orjson.dumps(ack)), "more_body": True})
+        if self.observer is not None:
+            self.observer.stream(1)
 
         def render(kind: str, uri: str | None) -> bytes:
             return sse_event(orjson.dumps(_change_notification(kind, uri, subscription)))
 
         try:
-            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing, self.observer):
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            await send({"type": "http.response.body", "body": sse_event(orjson.dumps(ack)), "more_body": True})
+            if await pump_changes(receive, send, listener, render, self.keepalive, self.closing):
                 final = {"resultType": "complete", "_meta": subscription}
                 await send({"type": "http.response.body", "body": sse_event(result_bytes(request_id, final)), "more_body": False})
         finally:
             self.hub.remove(listener)
+            if self.observer is not None:
+                self.observer.stream(-1)
 
 
 def _change_notification(kind: str, uri: str | None, meta: dict[str, Any]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ async def wait_disconnect(receive: Receive) -> None:
 
 
 async def pump_changes(receive: Receive, send: Send, listener: Listener, render: Callable[[str, str | None], bytes],
-                       keepalive: float, closing: asyncio.Event, observer: Observer | None = None) -> bool:
+                       keepalive: float, closing: asyncio.Event) -> bool:
     """Write each change `listener` receives as an SSE event until the client leaves or the server closes.
 
     Sends a comment line every `keepalive` seconds of silence so proxies keep the
@@ -47,8 +47,6 @@ async def pump_changes(receive: Receive, send: Send, listener: Listener, render:
     """
     disconnected = asyncio.ensure_future(wait_disconnect(receive))
     shutdown = asyncio.ensure_future(closing.wait())
-    if observer is not None:
-        observer.stream(1)
     try:
         while True:
             getter = asyncio.ensure_future(listener.queue.get())
@@ -68,8 +66,6 @@ async def pump_changes(receive: Receive, send: Send, listener: Listener, render:
     finally:
         disconnected.cancel()
         shutdown.cancel()
-        if observer is not None:
-            observer.stream(-1)
 
 
 class Reply:
