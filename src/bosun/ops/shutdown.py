@@ -56,9 +56,10 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining or self.drain_seconds <= 0:
-            # A second signal while draining means "now".
+            # No drain period, or a second signal while draining, which means "now".
             close_streams()
             super().handle_exit(sig, frame)
+            self._exit_cleanly()
             return
         self._draining = True
         log.info("received %s: not ready from now on, stopping in %.1fs", signal.Signals(sig).name, self.drain_seconds)
@@ -75,6 +76,12 @@ class DrainingServer(uvicorn.Server):
         log.info("drain period over: closing streams and finishing in-flight requests")
         close_streams()
         super().handle_exit(sig, frame)
+        self._exit_cleanly()
+
+    def _exit_cleanly(self) -> None:
+        """uvicorn re-raises the signal once it has stopped, so the process dies of SIGTERM; a drained
+        shutdown is a clean one and exits 0."""
+        self._captured_signals = [sig for sig in self._captured_signals if sig != signal.SIGTERM]
 
 
 WORKER_SIGNALS_ENV = "BOSUN_DRAIN_SIGNALS"
