@@ -34,7 +34,7 @@ def free_port() -> int:
 def spawn(target: Target, port: int) -> subprocess.Popen[bytes]:
     command = [str(target.python), "-m", "uvicorn", target.module, "--app-dir", str(BENCH / "servers"),
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
-               "--no-access-log", "--log-level", "warning"]
+               "--no-access-log", "--log-level", target.log_level]
     return subprocess.Popen(command, env={**os.environ, **target.env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -23,6 +23,7 @@ class Target:
     flow: str  # "modern" (2026-07-28, stateless), "session" (2025 initialize + Mcp-Session-Id), "stateless-legacy"
     env: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    log_level: str = "warning"
 
 
 def all_targets() -> list[Target]:
@@ -31,8 +32,12 @@ def all_targets() -> list[Target]:
     fastmcp = BENCH / ".venvs" / "fastmcp" / "bin" / "python"
     return [
         Target("bare", project, "bare_app:app", "modern", note="orjson ASGI handler, the ceiling"),
-        Target("bosun", project, "bosun_app:app", "modern", note="2026-07-28 stateless"),
-        Target("bosun-session", project, "bosun_app:app", "session", note="2025-11-25 session"),
+        Target("bosun", project, "bosun_app:app", "modern", {"LOG_LEVEL": "INFO"},
+               "2026-07-28 stateless; metrics on, logs at INFO (the defaults)", "info"),
+        Target("bosun-session", project, "bosun_app:app", "session", {"LOG_LEVEL": "INFO"},
+               "2025-11-25 session; metrics on, logs at INFO", "info"),
+        Target("bosun-no-metrics", project, "bosun_app:app", "modern", {"BOSUN_METRICS_ENABLED": "false"},
+               "2026-07-28 stateless; metrics off"),
         Target("sdk-modern", sdk, "sdk_app:app", "modern", {"BENCH_SDK_MODE": "default"}, "mcp 2.3.0, 2026-07-28 request"),
         Target("sdk-session-json", sdk, "sdk_app:app", "session", {"BENCH_SDK_MODE": "json"}, "mcp 2.3.0, sessions, json_response"),
         Target("sdk-stateful", sdk, "sdk_app:app", "session", {"BENCH_SDK_MODE": "default"}, "mcp 2.3.0, sessions, SSE (default)"),

@@ -26,6 +26,7 @@ from bosun.config import Settings, load_settings
 from bosun.ops import shutdown
 from bosun.ops.health import Check, CheckFn, Health
 from bosun.ops.requestid import RequestIdMiddleware
+from bosun.ops.tracing import wanted as tracing_wanted
 from bosun.protocol.changes import ChangeHub
 from bosun.protocol.request_state import StateSealer
 from bosun.transport.app import Hook, McpApp
@@ -34,6 +35,13 @@ from bosun.transport.sessions import SessionStore
 from bosun.types import ASGIApp
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _async(fn: Callable[[], None]) -> Hook:
+    async def run() -> None:
+        fn()
+
+    return run
 
 
 class Server:
@@ -206,8 +214,14 @@ class Server:
 
             observer = metrics()
             observer.describe_server(self.name, self.version, self.registry.tools)
+        tracing = None
+        if tracing_wanted(settings.otel_enabled):
+            from bosun.ops.tracing import Tracing
+
+            tracing = Tracing(self.name)
+            self.on_shutdown.append(_async(tracing.shutdown))
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
-                            self.cache, self.page_size, observer)
+                            self.cache, self.page_size, observer, tracing)
         health = Health(self.checks, settings.readiness_interval, settings.readiness_timeout,
                         settings.max_loop_lag_seconds, observer, self.warmups)
         ops_routes: dict[str, ASGIApp] = {"/health": health.health_endpoint, "/ready": health.ready_endpoint,
@@ -219,6 +233,6 @@ class Server:
         app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **(routes or {})},
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
                      on_shutdown=[health.stop, *self.on_shutdown],
-                     observer=observer)
+                     observer=observer, tracing=tracing)
         shutdown.on_drain(health.begin_drain, app.close_streams)
         return RequestIdMiddleware(app)

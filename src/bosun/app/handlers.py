@@ -65,8 +65,9 @@ class Handlers:
 
     def __init__(self, registry: Registry, sealer: StateSealer, capabilities: dict[str, Any],
                  server_info: dict[str, Any], instructions: str | None, cache: CachePolicy, page_size: int = 200,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, tracing: Any = None) -> None:
         self.observer = observer
+        self.tracing = tracing
         self.registry = registry
         self.sealer = sealer
         self.capabilities = capabilities
@@ -167,6 +168,12 @@ class Handlers:
         if tool is None:
             raise invalid_params(f"Unknown tool: {name}")
         arguments = call.params.get("arguments")
+        if self.tracing is not None:
+            with self.tracing.tool(tool.name):
+                return await self._measured_call(call, tool, arguments)
+        return await self._measured_call(call, tool, arguments)
+
+    async def _measured_call(self, call: Call, tool: Tool, arguments: Any) -> dict[str, Any]:
         observer = self.observer
         if observer is None:
             return await self._call_tool(call, tool, arguments)

@@ -69,7 +69,8 @@ class McpApp:
     def __init__(self, handlers: Handlers, options: HttpOptions, store: SessionStore | None = None,
                  hub: ChangeHub | None = None, routes: dict[str, ASGIApp] | None = None,
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, tracing: Any = None) -> None:
+        self.tracing = tracing
         self.options = options
         self.path = options.path
         self.guard = Guard(options)
@@ -142,6 +143,14 @@ class McpApp:
             await respond_error(send, error.http_status, error)
             return
         endpoint = self.legacy if _wants_legacy(message, headers) else self.modern
+        if self.tracing is not None:
+            with self.tracing.request(_method_label(message), message, headers.get(b"traceparent")):
+                await self._observed(endpoint, receive, send, headers, message)
+            return
+        await self._observed(endpoint, receive, send, headers, message)
+
+    async def _observed(self, endpoint: LegacyEndpoint | ModernEndpoint, receive: Receive, send: Send,
+                        headers: Headers, message: Any) -> None:
         observer = self.observer
         if observer is None:
             await endpoint.post(receive, send, headers, message)

@@ -27,6 +27,7 @@ _WANTED = frozenset(
         b"mcp-name",
         b"mcp-session-id",
         b"last-event-id",
+        b"traceparent",
     }
 )
 
