@@ -120,7 +120,7 @@ class Health:
         if self.metrics is not None:
             for check in self.checks:
                 outcome = self.results.get(check.name)
-                self.metrics.readiness.labels(check.name, str(check.critical).lower()).set(1 if outcome and outcome.ok else 0)
+                self.metrics.check(check.name, check.critical, bool(outcome and outcome.ok))
         self._publish_ready()
 
     async def _heartbeat(self) -> None:
@@ -147,7 +147,7 @@ class Health:
 
     def _publish_ready(self) -> None:
         if self.metrics is not None:
-            self.metrics.ready.set(1 if self.is_ready() else 0)
+            self.metrics.set_ready(self.is_ready())
 
     def readiness_body(self) -> dict[str, Any]:
         checks = {}

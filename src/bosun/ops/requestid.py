@@ -25,7 +25,7 @@ class RequestIdMiddleware:
             return
         rid = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id" or name.lower() == b"x-request-id":
+            if name == b"x-request-id":  # ASGI header names are lower-case
                 rid = value if _accept(value) else None
                 break
         if rid is None:

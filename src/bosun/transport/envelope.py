@@ -27,7 +27,8 @@ def decode_header_value(value: str) -> str:
             return base64.b64decode(value[9:-2], validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise header_mismatch("a Base64-encoded header value is malformed") from None
-    if any(ord(char) < 0x20 and char != "\t" or ord(char) > 0x7E for char in value):
+    # RFC 9110 field values: visible ASCII, space and tab (checked in C, not per character in Python).
+    if not value.isascii() or not value.replace("\t", " ").isprintable():
         raise header_mismatch("a header value contains invalid characters")
     return value
 

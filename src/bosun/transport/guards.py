@@ -25,7 +25,7 @@ def _host_only(authority: str) -> str:
 
 
 class Guard:
-    __slots__ = ("_origins", "_any_origin", "_hosts", "_check_hosts", "_loopback")
+    __slots__ = ("_origins", "_any_origin", "_hosts", "_check_hosts", "_loopback", "_good_hosts")
 
     def __init__(self, options: HttpOptions) -> None:
         self._any_origin = "*" in options.allowed_origins
@@ -34,13 +34,21 @@ class Guard:
         listed = frozenset(host.lower() for host in options.allowed_hosts)
         self._check_hosts = "*" not in listed and (self._loopback or bool(listed))
         self._hosts = listed
-
+        self._good_hosts: set[str] = set()  # Host values already accepted: the check is per request
     def check_host(self, host: str | None) -> str | None:
         """None when fine, else the reason for a 421."""
         if not self._check_hosts:
             return None
         if host is None:
             return "Missing Host header"
+        if host in self._good_hosts:
+            return None
+        problem = self._judge_host(host)
+        if problem is None and len(self._good_hosts) < 256:
+            self._good_hosts.add(host)
+        return problem
+
+    def _judge_host(self, host: str) -> str | None:
         host = host.lower()
         if host in self._hosts or _host_only(host) in self._hosts:
             return None

@@ -40,8 +40,7 @@ class Headers:
     def __init__(self, scope: Scope) -> None:
         values: dict[bytes, str] = {}
         params: dict[str, str] | None = None
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.lower()
+        for name, raw_value in scope["headers"]:  # ASGI servers give lower-case names
             # RFC 9110 5.5: optional whitespace around a field value is not part of it.
             if name in _WANTED:
                 values[name] = raw_value.decode("latin-1").strip(" \t")
