@@ -124,7 +124,7 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
     dotenv = _read_dotenv(Path(".env"))
     secrets = _secrets_dir()
     rows = []
-    for field, info in Settings.model_fields.items():
+    for field in Settings.model_fields:
         value = getattr(settings, field)
         shown = _redact(value)
         name = env_name(field)
@@ -137,7 +137,6 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
             source = f"secret file in {secrets}"
         else:
             source = "default"
-        del info
         rows.append((name, shown, source))
     return rows
 

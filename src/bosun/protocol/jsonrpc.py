@@ -68,6 +68,3 @@ def error_message(request_id: object, error: McpError) -> dict[str, Any]:
         message["id"] = request_id
     return message
 
-
-def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
-    return {"jsonrpc": JSONRPC, "method": method, "params": params}

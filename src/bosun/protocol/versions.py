@@ -11,7 +11,6 @@ from typing import Final
 
 MODERN_VERSIONS: Final[tuple[str, ...]] = ("2026-07-28",)
 LEGACY_VERSIONS: Final[tuple[str, ...]] = ("2025-11-25", "2025-06-18", "2025-03-26")
-LATEST_MODERN: Final[str] = MODERN_VERSIONS[0]
 LATEST_LEGACY: Final[str] = LEGACY_VERSIONS[0]
 ALL_VERSIONS: Final[tuple[str, ...]] = MODERN_VERSIONS + LEGACY_VERSIONS
 # A legacy client that sends no MCP-Protocol-Version header predates 2025-06-18.
@@ -37,7 +36,3 @@ def negotiate_legacy(requested: object) -> str:
         return requested
     return LATEST_LEGACY
 
-
-def at_least(version: str, minimum: str) -> bool:
-    """Compare two known revisions (they are ISO dates, so string order is time order)."""
-    return version >= minimum

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
@@ -29,7 +29,6 @@ class HttpOptions:
     session_idle_seconds: float = 1800.0
     client_request_timeout: float = 300.0
     keepalive_seconds: float = 15.0
-    extra_headers: tuple[tuple[bytes, bytes], ...] = field(default=())
 
     @property
     def loopback(self) -> bool:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from bosun.protocol.errors import INVALID_REQUEST, McpError
 from bosun.protocol.jsonrpc import error_bytes
 from bosun.types import Receive, Scope, Send
@@ -109,6 +107,3 @@ def accepts(accept: str | None, json: bool, sse: bool) -> bool:
         return False
     return not sse or wildcard or "text/event-stream" in accept or "text/*" in accept
 
-
-def json_dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
