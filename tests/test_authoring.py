@@ -126,3 +126,16 @@ def test_capabilities_follow_what_is_registered() -> None:
         return ""
 
     assert set(server.capabilities()) == {"logging", "tools"}
+
+
+class Item(BaseModel):
+    name: str
+
+
+def test_wrapped_output_schema_keeps_its_definitions_resolvable() -> None:
+    def items() -> list[Item]:
+        return [Item(name="a")]
+
+    schema = Tool(items).definition["outputSchema"]
+    assert schema["properties"]["result"]["items"] == {"$ref": "#/$defs/Item"} and "Item" in schema["$defs"]
+    Draft202012Validator(schema).validate({"result": [{"name": "a"}]})

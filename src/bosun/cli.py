@@ -4,6 +4,7 @@
     bosun healthcheck      probe the local /health (for a container HEALTHCHECK without curl)
     bosun check [TARGET]   preflight: configuration, TLS trust store, the target's readiness checks
     bosun config           print the effective configuration, secrets redacted, with each value's source
+    bosun db upgrade|current|downgrade TARGET   run the server's migrations (safe from many pods at once)
 
 Exit codes: 0 fine; 1 a check or probe failed; 2 invalid configuration or target.
 """
@@ -133,6 +134,29 @@ def show_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def database(args: argparse.Namespace) -> int:
+    from bosun.config import ConfigError
+    from bosun.data.migrate import command
+    from bosun.loader import TargetError, load_target
+    from bosun.server import Server
+
+    try:
+        settings = _settings(args)
+        server = load_target(args.target)
+    except (ConfigError, TargetError) as exc:
+        print(f"bosun: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(server, Server) or server.migrations is None:
+        print(f"bosun: {args.target} declares no migrations (Server(..., migrations=...))", file=sys.stderr)
+        return 2
+    try:
+        print(command(args.action, server.migrations, settings.database_url_or_default(), args.revision))
+    except Exception as exc:
+        print(f"bosun db {args.action} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bosun", description="A production runtime for MCP servers.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     preflight = commands.add_parser("check", help="preflight: configuration, TLS trust store, dependencies")
     preflight.add_argument("target", nargs="?", help="also run this server's readiness checks once")
     commands.add_parser("config", help="print the effective configuration and where each value came from")
+    db = commands.add_parser("db", help="database migrations: upgrade, current, downgrade (run as a Job, not on start)")
+    db.add_argument("action", choices=["upgrade", "current", "downgrade"])
+    db.add_argument("target", help="the server whose migrations to run")
+    db.add_argument("revision", nargs="?", help="target revision (upgrade: head; downgrade: -1)")
     args = parser.parse_args(argv)
-    handlers = {"serve": serve, "healthcheck": healthcheck, "check": check, "config": show_config}
+    handlers = {"serve": serve, "healthcheck": healthcheck, "check": check, "config": show_config, "db": database}
     return handlers[args.command](args)
 
 

@@ -62,6 +62,25 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(20.0, gt=0)
     otel_enabled: bool = False
 
+    database_url: SecretStr = Field(SecretStr(""), validation_alias=AliasChoices("DATABASE_URL", "BOSUN_DATABASE_URL"))
+    data_dir: str = "./data"
+    db_pool_size: int = Field(5, ge=1, le=200)
+    db_max_overflow: int = Field(5, ge=0, le=200)
+    db_pool_timeout: float = Field(5.0, gt=0)
+    db_pool_recycle: float = Field(1800.0, gt=0)
+    db_pre_ping: bool = True
+    db_external_pool: bool = False
+    db_statement_timeout_ms: int = Field(30_000, ge=0)
+    redis_url: SecretStr = Field(SecretStr(""), validation_alias=AliasChoices("REDIS_URL", "BOSUN_REDIS_URL"))
+    cache_max_entries: int = Field(10_000, ge=1)
+
+    def database_url_or_default(self) -> str:
+        """DATABASE_URL, or an SQLite file in the data directory (the embedded default)."""
+        url = self.database_url.get_secret_value()
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return url or f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'bosun.db'}"
+
     @field_validator("allowed_origins", "allowed_hosts", "state_keys", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:

@@ -23,6 +23,8 @@ from bosun.app.registry import Registry
 from bosun.app.resources import Resource, ResourceTemplate, compile_template
 from bosun.app.tools import Tool
 from bosun.config import Settings, load_settings
+from bosun.data.checks import data_checks, register_data_metrics
+from bosun.data.state import build_state
 from bosun.ops import shutdown
 from bosun.ops.health import Check, CheckFn, Health
 from bosun.ops.requestid import RequestIdMiddleware
@@ -47,7 +49,13 @@ def _async(fn: Callable[[], None]) -> Hook:
 class Server:
     def __init__(self, name: str, version: str = "0.1.0", *, title: str | None = None, instructions: str | None = None,
                  website_url: str | None = None, icons: list[dict[str, Any]] | None = None,
-                 cache: CachePolicy | None = None, page_size: int = 200) -> None:
+                 cache: CachePolicy | None = None, page_size: int = 200, database: bool = False,
+                 migrations: str | None = None) -> None:
+        """`database=True` gives tools a database through `ctx.db()` (DATABASE_URL, else SQLite in
+        BOSUN_DATA_DIR); `migrations` names the Alembic directory `bosun db upgrade` runs and
+        readiness compares against."""
+        self.uses_database = database or migrations is not None
+        self.migrations = migrations
         self.name = name
         self.version = version
         self.instructions = instructions
@@ -220,9 +228,13 @@ class Server:
 
             tracing = Tracing(self.name)
             self.on_shutdown.append(_async(tracing.shutdown))
+        state = build_state(settings, self.name, self.uses_database)
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
-                            self.cache, self.page_size, observer, tracing)
-        health = Health(self.checks, settings.readiness_interval, settings.readiness_timeout,
+                            self.cache, self.page_size, observer, tracing, state)
+        checks = [*data_checks(state, self.migrations, settings), *self.checks]
+        if observer is not None:
+            register_data_metrics(state)
+        health = Health(checks, settings.readiness_interval, settings.readiness_timeout,
                         settings.max_loop_lag_seconds, observer, self.warmups)
         ops_routes: dict[str, ASGIApp] = {"/health": health.health_endpoint, "/ready": health.ready_endpoint,
                                           "/startup": health.startup_endpoint}
@@ -232,7 +244,7 @@ class Server:
             ops_routes["/metrics"] = metrics_endpoint
         app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **(routes or {})},
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
-                     on_shutdown=[health.stop, *self.on_shutdown],
+                     on_shutdown=[health.stop, *self.on_shutdown, state.close],
                      observer=observer, tracing=tracing)
         shutdown.on_drain(health.begin_drain, app.close_streams)
         return RequestIdMiddleware(app)

@@ -40,11 +40,12 @@ class Elicited(Generic[M]):
 class Context:
     """Per-request helper handed to user functions; cheap to build, built only when asked for."""
 
-    __slots__ = ("_call", "_answers", "_asked", "input_responses", "request_state")
+    __slots__ = ("_call", "_answers", "_asked", "input_responses", "request_state", "_app")
 
     def __init__(self, call: Call, answers: dict[str, Any] | None = None,
-                 responses: dict[str, Any] | None = None, state: str | None = None) -> None:
+                 responses: dict[str, Any] | None = None, state: str | None = None, app: Any = None) -> None:
         self._call = call
+        self._app = app
         self._answers = answers or {}
         self._asked = 0
         self.input_responses = responses
@@ -76,6 +77,19 @@ class Context:
     @property
     def meta(self) -> dict[str, Any]:
         return self._call.meta
+
+    # Shared resources.
+    def db(self) -> Any:
+        """`async with ctx.db() as session:` a SQLAlchemy AsyncSession in a transaction that always ends."""
+        database = getattr(self._app, "database", None)
+        if database is None:
+            raise RuntimeError("this server has no database: create it with Server(..., database=True)")
+        return database.session()
+
+    @property
+    def cache(self) -> Any:
+        """The server's cache (`bosun.data.cache.Cache`): in memory, or Redis when REDIS_URL is set."""
+        return getattr(self._app, "cache", None)
 
     # Notifications on this request's stream.
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from bosun.app.context import Context
 from bosun.app.inputs import InputRequired, required_capabilities
 from bosun.app.registry import Registry
@@ -65,7 +67,8 @@ class Handlers:
 
     def __init__(self, registry: Registry, sealer: StateSealer, capabilities: dict[str, Any],
                  server_info: dict[str, Any], instructions: str | None, cache: CachePolicy, page_size: int = 200,
-                 observer: Observer | None = None, tracing: Any = None) -> None:
+                 observer: Observer | None = None, tracing: Any = None, app: Any = None) -> None:
+        self.app = app
         self.observer = observer
         self.tracing = tracing
         self.registry = registry
@@ -138,7 +141,7 @@ class Handlers:
         if responses:
             answers.update(responses)
         try:
-            return await run(Context(call, answers, responses, payload.get("s")))
+            return await run(Context(call, answers, responses, payload.get("s"), self.app))
         except InputRequired as need:
             _require_capabilities(call, need)
             result: dict[str, Any] = {"resultType": "input_required"}
@@ -149,7 +152,7 @@ class Handlers:
 
     async def _run_in_session(self, call: Call, run: Callable[[Context | None], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         """2025 sessions: answer a function's `InputRequired` by asking the client, then call it again."""
-        ctx = Context(call)
+        ctx = Context(call, app=self.app)
         for _ in range(_MAX_INPUT_ROUNDS):
             try:
                 return await run(ctx)
@@ -159,7 +162,7 @@ class Handlers:
                     raise
                 answers = {key: await call.channel.request(r["method"], r.get("params") or {}, call.send)
                            for key, r in need.requests.items()}
-                ctx = Context(call, responses=answers, state=need.state)
+                ctx = Context(call, responses=answers, state=need.state, app=self.app)
         raise McpError(INTERNAL_ERROR, f"{call.method} asked for input more than {_MAX_INPUT_ROUNDS} times")
 
     async def call_tool(self, call: Call) -> dict[str, Any]:
@@ -187,9 +190,24 @@ class Handlers:
             observer.tool(tool.name, outcome, time.perf_counter() - started)
 
     async def _call_tool(self, call: Call, tool: Tool, arguments: Any) -> dict[str, Any]:
+        cache = getattr(self.app, "cache", None)
+        key = None
+        if tool.cache_ttl and cache is not None and type(arguments) in (dict, type(None)):
+            # Keyed on canonical arguments and the caller, so one user's results never reach another.
+            key = f"tool:{tool.name}:{arguments_digest(arguments or {})}:{call.principal or '-'}"
+            cached = await cache.get(key)
+            if cached is not None:
+                return dict(orjson.loads(cached))
         if tool.signature.context_param is None:
-            return await tool.call(arguments, None)
-        return await self._run(call, tool.name, arguments, True, lambda ctx: tool.call(arguments, ctx))
+            result = await tool.call(arguments, None)
+        else:
+            result = await self._run(call, tool.name, arguments, True, lambda ctx: tool.call(arguments, ctx))
+        if not result.get("isError") and result.get("resultType", "complete") == "complete":
+            if key is not None:
+                await cache.set(key, orjson.dumps(result), tool.cache_ttl, tool.cache_tags)  # type: ignore[union-attr]
+            if tool.invalidates and cache is not None:
+                await cache.invalidate(*tool.invalidates)
+        return result
 
     async def read_resource(self, call: Call) -> dict[str, Any]:
         uri = call.params.get("uri")

@@ -143,7 +143,10 @@ def output_for(fn: Callable[..., Any], structured: bool | None) -> Output | None
     adapter: TypeAdapter[Any] = TypeAdapter(annotation)
     inner = adapter.json_schema(mode="serialization")
     if wrapped:
+        definitions = inner.pop("$defs", None)  # references are resolved from the root, so hoist them there
         schema = {"type": "object", "properties": {"result": _clean(inner)}, "required": ["result"]}
+        if definitions:
+            schema["$defs"] = definitions
     else:
         schema = _clean(inner)
         schema.setdefault("type", "object")

@@ -43,7 +43,8 @@ def mirrored_headers(schema: dict[str, Any], path: tuple[str, ...] = ()) -> tupl
 class Tool:
     """One registered tool; everything per-call is precomputed here."""
 
-    __slots__ = ("name", "fn", "signature", "output", "definition", "mirrored_headers")
+    __slots__ = ("name", "fn", "signature", "output", "definition", "mirrored_headers", "cache_ttl", "cache_tags",
+                 "invalidates")
 
     def __init__(
         self,
@@ -56,7 +57,16 @@ class Tool:
         icons: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
         input_schema: dict[str, Any] | None = None,
+        cache_ttl: float | None = None,
+        cache_tags: tuple[str, ...] | list[str] = (),
+        invalidates: tuple[str, ...] | list[str] = (),
     ) -> None:
+        """`cache_ttl` caches successful results for that many seconds, keyed on the arguments and the
+        caller; `cache_tags` label those entries; `invalidates` drops every entry with those tags after
+        this tool succeeds (a write tool invalidating the searches it affects)."""
+        self.cache_ttl = cache_ttl
+        self.cache_tags = tuple(cache_tags)
+        self.invalidates = tuple(invalidates)
         self.name = name or fn.__name__
         self.fn = fn
         self.signature = inspect_function(fn, self.name)

@@ -80,4 +80,6 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", access_log: bool =
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = not access_log
+    if root.level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # plugin set-up chatter at INFO
 

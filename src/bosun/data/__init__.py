@@ -1,0 +1,1 @@
+"""Data: the database engine and per-call sessions, and the cache. Used by the application and ops."""

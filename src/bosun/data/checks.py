@@ -1,0 +1,82 @@
+"""Readiness checks and metrics for the data layer (never liveness: a database blip restarts nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from bosun.data.cache import RedisCache
+from bosun.data.state import AppState
+from bosun.ops.health import Check
+
+_registered: set[int] = set()
+
+
+def data_checks(state: AppState, migrations: str | None, settings: Any) -> list[Check]:
+    checks = []
+    if state.database is not None:
+        database = state.database
+
+        async def check_database() -> None:
+            await database.ping()
+            if migrations is not None:
+                from bosun.data.migrate import revision_problem
+
+                problem = await revision_problem(database, migrations)
+                if problem is not None:
+                    raise RuntimeError(problem)
+
+        checks.append(Check("database", check_database, critical=True))
+    if isinstance(state.cache, RedisCache):
+        cache = state.cache
+        checks.append(Check("cache", cache.ping, critical=False, timeout=1.0))
+    return checks
+
+
+def register_data_metrics(state: AppState) -> None:
+    """Pool gauges, checkout waits and cache outcomes, read at scrape time."""
+    if id(state) in _registered:
+        return
+    _registered.add(id(state))
+    from prometheus_client import REGISTRY
+
+    REGISTRY.register(_DataCollector(state))
+
+
+class _DataCollector:
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.wait_buckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0]
+        self.wait_counts = [0] * (len(self.wait_buckets) + 1)
+        self.wait_sum = 0.0
+
+    def collect(self) -> Iterator[Any]:
+        from bisect import bisect_left
+
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        cache = self.state.cache
+        stats = getattr(cache, "stats", None)
+        if stats is not None:
+            family = CounterMetricFamily("bosun_cache_requests", "Cache lookups and failures", labels=["result"])
+            for result, count in stats.items():
+                family.add_metric([result], count)
+            yield family
+        database = self.state.database
+        if database is None:
+            return
+        pool = GaugeMetricFamily("bosun_db_pool_connections", "Database pool connections by state", labels=["state"])
+        for name, value in database.pool_status().items():
+            pool.add_metric([name], value)
+        yield pool
+        waits, database.waits = database.waits, []
+        for seconds in waits:
+            self.wait_counts[bisect_left(self.wait_buckets, seconds)] += 1
+            self.wait_sum += seconds
+        running, buckets = 0, []
+        for bound, count in zip((*self.wait_buckets, float("inf")), self.wait_counts, strict=True):
+            running += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        histogram = HistogramMetricFamily("bosun_db_checkout_wait_seconds", "Time waiting for a pooled connection")
+        histogram.add_metric([], buckets, self.wait_sum)
+        yield histogram
