@@ -229,6 +229,7 @@ class Server:
             tracing = Tracing(self.name)
             self.on_shutdown.append(_async(tracing.shutdown))
         state = build_state(settings, self.name, self.uses_database)
+        self.state = state  # what start-up hooks use: server.state.database, server.state.cache
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
                             self.cache, self.page_size, observer, tracing, state)
         checks = [*data_checks(state, self.migrations, settings), *self.checks]

@@ -80,8 +80,15 @@ class LegacyEndpoint:
                 body = await self.run(session, message, reply)
                 await reply.finish(200, body)
             except asyncio.CancelledError:
-                if not reply.disconnected:
+                if reply.disconnected:
+                    return
+                if session.cancelled.pop(message["id"], None) is None:
                     raise
+                # Cancelled by the client (notifications/cancelled): no JSON-RPC response is due.
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                await reply.finish(202, b"")
             finally:
                 reply.close()
 
@@ -172,8 +179,10 @@ class LegacyEndpoint:
     def notified(self, session: Session, message: dict[str, Any]) -> None:
         if message["method"] == "notifications/cancelled":
             params = message.get("params") or {}
-            task = session.in_flight.get(params.get("requestId"))
+            request_id = params.get("requestId")
+            task = session.in_flight.get(request_id)
             if task is not None:
+                session.cancelled[request_id] = True
                 task.cancel()
 
     # Session-scoped methods.

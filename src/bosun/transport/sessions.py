@@ -35,6 +35,7 @@ class Session:
     # Process-local plumbing, never persisted.
     pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
+    cancelled: dict[Any, bool] = field(default_factory=dict)
     stream: Listener | None = None
     request_timeout: float = 300.0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))

@@ -123,7 +123,8 @@ class Reply:
         if self.disconnected:
             return
         if not self.streaming:
-            await self._send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS + self._headers})
+            headers = JSON_HEADERS + self._headers if body else self._headers
+            await self._send({"type": "http.response.start", "status": status, "headers": headers})
             await self._send({"type": "http.response.body", "body": body})
             return
         if self._watcher is not None:
