@@ -99,7 +99,8 @@ def test_no_connection_is_left_idle_in_transaction_after_errors_and_cancellation
             for request_id in range(1, 4):
                 body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "hold", "arguments": {"seconds": 5}}}
                 answer: list[httpx.Response] = []
-                worker = threading.Thread(target=lambda b=body: answer.append(httpx.post(running.url, json=b, headers=headers, timeout=30)))
+                worker = threading.Thread(target=lambda b=body, out=answer: out.append(
+                    httpx.post(running.url, json=b, headers=headers, timeout=30)))
                 worker.start()
                 time.sleep(0.4)
                 cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": request_id}}
