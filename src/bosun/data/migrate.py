@@ -96,6 +96,9 @@ async def _migrate(url: str) -> None:
             if connection.dialect.name == "postgresql":
                 await connection.execute(text("select pg_advisory_lock(:key)"), {"key": LOCK_KEY})
                 await connection.commit()
+            else:
+                await connection.execute(text("PRAGMA journal_mode=WAL"))  # persistent: the file stays in WAL mode
+                await connection.commit()
 
             def migrate(sync_connection: Any) -> None:
                 context.configure(connection=sync_connection, target_metadata=None, transaction_per_migration=True)
