@@ -69,7 +69,28 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def seed_notes() -> None:
+    """A fresh benchmark database with the reference server's schema and 2,000 notes."""
+    import subprocess as sp
+
+    from targets import NOTES_DB, ROOT
+
+    admin, name = NOTES_DB.rsplit("/", 1)
+    sp.run(["psql", f"{admin}/postgres", "-q", "-c", f"drop database if exists {name} with (force)", "-c", f"create database {name}"],
+           check=True, capture_output=True)
+    sp.run([str(ROOT / ".venv" / "bin" / "bosun"), "db", "upgrade", "examples/notes/server.py"], cwd=ROOT, check=True,
+           env={**os.environ, "DATABASE_URL": NOTES_DB}, capture_output=True)
+    words = "rolling update pool cache replica probe drain metric schema index latency queue"
+    sp.run(["psql", NOTES_DB, "-q", "-c",
+            "insert into notes (title, body, tags) select 'note ' || i, "
+            f"(string_to_array('{words}', ' '))[1 + i % 12] || ' ' || (string_to_array('{words}', ' '))[1 + (i * 7) % 12] "
+            "|| ' and more text about operating services number ' || i, 'ops,bench' from generate_series(1, 2000) i"],
+           check=True, capture_output=True)
+
+
 def measure(target: Target, connections: list[int], duration: float, cold_runs: int) -> dict[str, Any]:
+    if target.prepare_database:
+        seed_notes()
     colds = []
     for _ in range(cold_runs):
         port = free_port()
@@ -89,7 +110,7 @@ def measure(target: Target, connections: list[int], duration: float, cold_runs: 
         for count in connections:
             # A session flow gets one session per connection, as real clients would have.
             header_sets = [prepare(target, port)[0] for _ in range(count if target.flow == "session" else 1)]
-            _, body = prepare(target, port) if target.flow != "session" else (None, call_body())
+            _, body = prepare(target, port) if target.flow != "session" else (None, call_body(1, target.call))
             for headers in header_sets:
                 verify(target, port, headers, body)
             run_wrk(port, header_sets, body, count, min(2.0, duration / 2))  # warm-up, discarded

@@ -24,6 +24,8 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)
     note: str = ""
     log_level: str = "warning"
+    call: tuple[str, dict[str, Any]] = ("echo", {"text": "hi"})
+    prepare_database: bool = False
 
 
 def all_targets() -> list[Target]:
@@ -44,15 +46,23 @@ def all_targets() -> list[Target]:
         Target("sdk-stateless-json", sdk, "sdk_app:app", "stateless-legacy", {"BENCH_SDK_MODE": "stateless-json"},
                "mcp 2.3.0, stateless_http + json_response"),
         Target("fastmcp", fastmcp, "fastmcp_app:app", "session", note="fastmcp 4.1.6 http_app() default"),
+        Target("notes-search-warm", project, "notes_app:app", "modern", {"DATABASE_URL": NOTES_DB},
+               "reference server search_notes on PostgreSQL, 2,000 notes, results cached", call=SEARCH, prepare_database=True),
+        Target("notes-search-cold", project, "notes_app:app", "modern", {"DATABASE_URL": NOTES_DB, "BOSUN_TOOL_CACHE": "false"},
+               "reference server search_notes on PostgreSQL, 2,000 notes, no result cache", call=SEARCH, prepare_database=True),
     ]
 
 
-def call_body(request_id: int = 1) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}
+NOTES_DB = "postgresql://postgres@127.0.0.1:5432/bosun_bench"
+SEARCH = ("search_notes", {"query": "pool or cache", "limit": 10})
 
 
-def modern_body() -> dict[str, Any]:
-    body = call_body()
+def call_body(request_id: int = 1, call: tuple[str, dict[str, Any]] = ("echo", {"text": "hi"})) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": call[0], "arguments": call[1]}}
+
+
+def modern_body(call: tuple[str, dict[str, Any]] = ("echo", {"text": "hi"})) -> dict[str, Any]:
+    body = call_body(1, call)
     body["params"]["_meta"] = {"io.modelcontextprotocol/protocolVersion": MODERN,
                                "io.modelcontextprotocol/clientCapabilities": {}}
     return body
@@ -84,8 +94,8 @@ def result_of(text: str) -> dict[str, Any]:
 def prepare(target: Target, port: int) -> tuple[dict[str, str], dict[str, Any]]:
     """Do any set-up the flow needs; return the headers and body every load request sends."""
     if target.flow == "modern":
-        headers = {"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": "echo"}
-        return headers, modern_body()
+        headers = {"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": target.call[0]}
+        return headers, modern_body(target.call)
     if target.flow == "stateless-legacy":
         return {"MCP-Protocol-Version": LEGACY}, call_body()
     init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
@@ -102,6 +112,8 @@ def verify(target: Target, port: int, headers: dict[str, str], body: dict[str, A
     """One real call before any load: a server that answers with an error is reported, not benchmarked."""
     status, _, text = post(port, body, headers)
     message = result_of(text)
-    content = message.get("result", {}).get("content", [{}])
-    if status != 200 or content[0].get("text") != "hi":
+    result = message.get("result", {})
+    content = result.get("content", [{}])
+    expected = content[0].get("text") == "hi" if target.call[0] == "echo" else bool(result.get("structuredContent", {}).get("result"))
+    if status != 200 or result.get("isError") or not expected:
         raise RuntimeError(f"{target.name}: tools/call did not return the echo: {status} {text[:300]}")

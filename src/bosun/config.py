@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(30_000, ge=0)
     redis_url: SecretStr = Field(SecretStr(""), validation_alias=AliasChoices("REDIS_URL", "BOSUN_REDIS_URL"))
     cache_max_entries: int = Field(10_000, ge=1)
+    tool_cache: bool = True
 
     def database_url_or_default(self) -> str:
         """DATABASE_URL, or an SQLite file in the data directory (the embedded default)."""

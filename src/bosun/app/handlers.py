@@ -192,7 +192,7 @@ class Handlers:
     async def _call_tool(self, call: Call, tool: Tool, arguments: Any) -> dict[str, Any]:
         cache = getattr(self.app, "cache", None)
         key = None
-        if tool.cache_ttl and cache is not None and type(arguments) in (dict, type(None)):
+        if tool.cache_ttl and cache is not None and self.app.tool_cache and type(arguments) in (dict, type(None)):
             # Keyed on canonical arguments and the caller, so one user's results never reach another.
             key = f"tool:{tool.name}:{arguments_digest(arguments or {})}:{call.principal or '-'}"
             cached = await cache.get(key)

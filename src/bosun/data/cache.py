@@ -139,7 +139,7 @@ class RedisCache:
         await self.redis.aclose()
 
 
-def cache_from_url(url: str | None, namespace: str) -> Cache:
+def cache_from_url(url: str | None, namespace: str, max_entries: int = 10_000) -> Cache:
     if url:
         return RedisCache(url, namespace)
-    return MemoryCache(namespace=namespace)
+    return MemoryCache(max_entries, namespace)

@@ -12,6 +12,7 @@ from bosun.data.cache import Cache, cache_from_url
 class AppState:
     cache: Cache
     database: Any = None  # bosun.data.db.Database, imported only by servers that use one
+    tool_cache: bool = True  # BOSUN_TOOL_CACHE=false turns off tool-result caching (ctx.cache still works)
 
     async def close(self) -> None:
         """Shutdown hook: return every pooled connection and close the cache's connections."""
@@ -21,7 +22,7 @@ class AppState:
 
 
 def build_state(settings: Any, namespace: str, wants_database: bool) -> AppState:
-    cache = cache_from_url(settings.redis_url.get_secret_value() or None, namespace)
+    cache = cache_from_url(settings.redis_url.get_secret_value() or None, namespace, settings.cache_max_entries)
     database = None
     if wants_database:
         from bosun.data.db import Database
@@ -37,4 +38,4 @@ def build_state(settings: Any, namespace: str, wants_database: bool) -> AppState
             statement_timeout_ms=settings.db_statement_timeout_ms,
             application_name=f"bosun-{namespace}",
         )
-    return AppState(cache, database)
+    return AppState(cache, database, settings.tool_cache)
