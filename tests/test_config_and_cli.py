@@ -59,3 +59,10 @@ def test_healthcheck_exit_codes() -> None:
         stop_server(running)
     failed = bosun("healthcheck", "--port", port)
     assert failed.returncode == 1 and "unreachable" in failed.stderr
+
+
+def test_check_reports_an_unreachable_database() -> None:
+    run = bosun("check", "examples/notes/server.py", env={"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
+                                                          "BOSUN_DB_POOL_TIMEOUT": "1"})
+    assert run.returncode == 1
+    assert "FAIL dependency database" in run.stdout

@@ -233,6 +233,7 @@ class Server:
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
                             self.cache, self.page_size, observer, tracing, state)
         checks = [*data_checks(state, self.migrations, settings), *self.checks]
+        self.ready_checks = checks
         if observer is not None:
             register_data_metrics(state)
         health = Health(checks, settings.readiness_interval, settings.readiness_timeout,

@@ -32,17 +32,18 @@ def trust_store() -> tuple[bool, str]:
     return True, f"{count} CA certificates (cafile={paths.cafile}, capath={paths.capath})"
 
 
-async def _dependencies(target: str) -> list[tuple[bool, str, str]]:
+async def _dependencies(target: str, settings: Settings) -> list[tuple[bool, str, str]]:
     from bosun.loader import load_target
     from bosun.server import Server
 
     server = load_target(target)
     if not isinstance(server, Server):
         return [(True, "dependencies", f"{target} is not a bosun.Server; no readiness checks to run")]
+    server.asgi_app(settings=settings)  # builds the database, cache and the full list of readiness checks
     results = []
     for hook in server.on_startup:
         await hook()
-    for check in server.checks:
+    for check in server.ready_checks:
         try:
             value = await asyncio.wait_for(check.fn(), check.timeout or 5.0)
             ok, detail = value is not False, "ok" if value is not False else "returned False"
@@ -51,6 +52,7 @@ async def _dependencies(target: str) -> list[tuple[bool, str, str]]:
         results.append((ok or not check.critical, f"dependency {check.name}", detail if ok else f"{detail}"))
     for hook in server.on_shutdown:
         await hook()
+    await server.state.close()
     return results
 
 
@@ -60,7 +62,7 @@ def run_preflight(settings: Settings, target: str | None) -> int:
     lines.append((ok, "tls trust store", detail))
     if target:
         try:
-            lines.extend(asyncio.run(_dependencies(target)))
+            lines.extend(asyncio.run(_dependencies(target, settings)))
         except Exception as exc:
             lines.append((False, "target", f"{type(exc).__name__}: {exc}"))
     for ok, name, detail in lines:
