@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pg import PG_DSN, PrivateRedis, fresh_database, postgres, psql
 
 from conftest import BOSUN, ROOT, free_port, modern_call, start_server, stop_server
+from pg import PG_DSN, PrivateRedis, fresh_database, postgres, psql
 
 DATA_ENV = {"DATABASE_URL": f"{PG_DSN}/test", "BOSUN_READINESS_INTERVAL": "0.2"}
 

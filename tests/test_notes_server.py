@@ -33,8 +33,8 @@ def notes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 async def _scenario(url: str) -> dict[str, Any]:
     async with Client(url, mode="auto") as client:
         tools = [tool.name for tool in (await client.list_tools()).tools]
-        first = (await client.call_tool("add_note", {"title": "Rollouts", "body": "Rolling updates keep capacity; set maxUnavailable to zero.",
-                                                     "tags": ["ops", "k8s"]})).structured_content
+        body = "Rolling updates keep capacity; set maxUnavailable to zero."
+        first = (await client.call_tool("add_note", {"title": "Rollouts", "body": body, "tags": ["ops", "k8s"]})).structured_content
         await client.call_tool("add_note", {"title": "Pools", "body": "Size connection pools below max_connections.", "tags": ["db"]})
         hits = (await client.call_tool("search_notes", {"query": "rolling updates"})).structured_content
         tagged = (await client.call_tool("search_notes", {"query": "pools", "tag": "db"})).structured_content
