@@ -35,6 +35,7 @@ def test_metrics_cover_requests_tools_errors_and_stay_bounded() -> None:
                 modern_call(http, running.url, "tools/call", {"name": f"made-up-{index}", "arguments": {}})
             modern_call(http, running.url, "no/such/method")
             http.post(running.url, content=b"{", headers=modern_headers("tools/list"))
+            http.post(running.url, json={}, headers={**modern_headers("tools/list"), "origin": "https://evil.example"})
             response = http.get(running.base + "/metrics")
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
         found = samples(response.text)
@@ -44,6 +45,7 @@ def test_metrics_cover_requests_tools_errors_and_stay_bounded() -> None:
         assert total(found, "mcp_tool_duration_seconds_count", tool="echo") == 5
         assert total(found, "mcp_errors_total", code="-32602") == 5
         assert total(found, "mcp_errors_total", code="-32700") == 1
+        assert total(found, "mcp_requests_total", method="invalid", status="403") == 1  # refusals are counted too
         assert total(found, "mcp_request_duration_seconds_count", method="tools/call") == 10
         assert "made-up" not in response.text  # unknown tools are not new series
         assert ("mcp_inflight_requests", ()) in found and ("mcp_open_streams", ()) in found

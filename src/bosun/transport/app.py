@@ -104,11 +104,11 @@ class McpApp:
         host = headers.get(b"host")
         problem = self.guard.check_host(host)
         if problem is not None:
-            await reject(send, 421, problem)
+            await self._refuse(send, 421, problem)
             return
         problem = self.guard.check_origin(headers.get(b"origin"), host)
         if problem is not None:
-            await reject(send, 403, problem)
+            await self._refuse(send, 403, problem)
             return
         method = scope["method"]
         if method == "POST":
@@ -118,21 +118,21 @@ class McpApp:
         elif method == "DELETE" and headers.get(b"mcp-session-id") is not None:
             await self.legacy.delete(send, headers)
         else:
-            await reject(send, 405, f"Method Not Allowed: {method} needs a 2025 session; send requests as POST", _ALLOW)
+            await self._refuse(send, 405, f"Method Not Allowed: {method} needs a 2025 session; send requests as POST", _ALLOW)
 
     async def post(self, receive: Receive, send: Send, headers: Headers) -> None:
         content_type = headers.get(b"content-type")
         if content_type is None or not content_type.lower().startswith("application/json"):
-            await reject(send, 415, "Unsupported Media Type: send Content-Type: application/json")
+            await self._refuse(send, 415, "Unsupported Media Type: send Content-Type: application/json")
             return
         if not accepts(headers.get(b"accept"), json=True, sse=True):
-            await reject(send, 406, "Not Acceptable: Accept must list application/json and text/event-stream")
+            await self._refuse(send, 406, "Not Acceptable: Accept must list application/json and text/event-stream")
             return
         try:
             body = await read_body(receive, self.options.max_body_bytes, headers.get(b"content-length"))
             message = decode(body)
         except BodyTooLarge:
-            await reject(send, 413, f"Payload Too Large: the limit is {self.options.max_body_bytes} bytes (BOSUN_MAX_BODY_BYTES)")
+            await self._refuse(send, 413, f"Payload Too Large: the limit is {self.options.max_body_bytes} bytes (BOSUN_MAX_BODY_BYTES)")
             return
         except ClientGone:
             return
@@ -148,6 +148,12 @@ class McpApp:
                 await self._observed(endpoint, receive, send, headers, message)
             return
         await self._observed(endpoint, receive, send, headers, message)
+
+    async def _refuse(self, send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        """A transport-level refusal, counted (a spike of 403s or 413s is worth seeing) and answered."""
+        if self.observer is not None:
+            self.observer.request("invalid", status, 0.0)
+        await reject(send, status, message, headers)
 
     async def _observed(self, endpoint: LegacyEndpoint | ModernEndpoint, receive: Receive, send: Send,
                         headers: Headers, message: Any) -> None:
