@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     redis_url: SecretStr = Field(SecretStr(""), validation_alias=AliasChoices("REDIS_URL", "BOSUN_REDIS_URL"))
     cache_max_entries: int = Field(10_000, ge=1)
     tool_cache: bool = True
+    migrate_on_start: bool = False
 
     def database_url_or_default(self) -> str:
         """DATABASE_URL, or an SQLite file in the data directory (the embedded default)."""

@@ -46,6 +46,19 @@ def _async(fn: Callable[[], None]) -> Hook:
     return run
 
 
+def _migrator(migrations: str, url: str) -> Hook:
+    """BOSUN_MIGRATE_ON_START: for a single embedded instance; in Kubernetes run `bosun db upgrade` as a Job."""
+
+    async def migrate() -> None:
+        import asyncio
+
+        from bosun.data.migrate import command
+
+        await asyncio.to_thread(command, "upgrade", migrations, url)  # Alembic runs its own event loop
+
+    return migrate
+
+
 class Server:
     def __init__(self, name: str, version: str = "0.1.0", *, title: str | None = None, instructions: str | None = None,
                  website_url: str | None = None, icons: list[dict[str, Any]] | None = None,
@@ -234,6 +247,8 @@ class Server:
                             self.cache, self.page_size, observer, tracing, state)
         checks = [*data_checks(state, self.migrations, settings), *self.checks]
         self.ready_checks = checks
+        if settings.migrate_on_start and self.migrations is not None:
+            self.on_startup.insert(0, _migrator(self.migrations, settings.database_url_or_default()))
         if observer is not None:
             register_data_metrics(state)
         health = Health(checks, settings.readiness_interval, settings.readiness_timeout,

@@ -1,0 +1,107 @@
+"""The deployment files: linted, rendered for every overlay, validated against Kubernetes schemas,
+and checked for the properties that matter in production."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+BIN = Path(sys.executable).parent
+OVERLAYS = ["dev", "prod", "chaos"]
+KUBERNETES_VERSIONS = ["1.33", "1.35"]
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl is not None, "kubectl (with kustomize) is part of this machine's image"
+    run = subprocess.run([kubectl, "kustomize", f"deploy/k8s/overlays/{overlay}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return [document for document in yaml.safe_load_all(run.stdout) if document]
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert len(found) == 1, (kind, name, len(found))
+    return found[0]
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    run = subprocess.run([str(BIN / "hadolint"), "Dockerfile"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_yaml_passes_yamllint() -> None:
+    run = subprocess.run([str(BIN / "yamllint"), "-s", "compose.yaml", "deploy/", ".yamllint.yaml"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_overlays_validate_strictly(overlay: str, version: str, tmp_path: Path) -> None:
+    rendered = tmp_path / f"{overlay}.yaml"
+    rendered.write_text(yaml.safe_dump_all(render(overlay)))
+    run = subprocess.run([str(BIN / "kubernetes-validate"), "--strict", "--no-warn", "-k", version, str(rendered)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_production_deployment_is_hardened_and_probed_right() -> None:
+    objects = render("prod")
+    deployment = one(objects, "Deployment", "bosun")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"].startswith("registry.example.com/platform/bosun@sha256:")  # pinned by digest
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"  # never the database
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["startupProbe"]["httpGet"]["path"] == "/startup"
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault" and pod["securityContext"]["runAsNonRoot"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"] and security["capabilities"]["drop"] == ["ALL"]
+    assert pod["automountServiceAccountToken"] is False
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    config = one(objects, "ConfigMap", "bosun-config")["data"]
+    drain, grace = float(config["BOSUN_DRAIN_SECONDS"]), float(config["BOSUN_GRACEFUL_TIMEOUT"])
+    assert pod["terminationGracePeriodSeconds"] > drain + grace
+    tmp = next(volume for volume in pod["volumes"] if volume["name"] == "tmp")
+    assert tmp["emptyDir"]["sizeLimit"]
+    assert one(objects, "Namespace")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert one(objects, "ServiceAccount")["automountServiceAccountToken"] is False
+    assert not [o for o in objects if o["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
+    assert not [o for o in objects if o["kind"] == "Secret"]  # production secrets come from a secret manager
+
+
+def test_autoscaling_disruption_and_mesh_policy() -> None:
+    objects = render("prod")
+    hpa = one(objects, "HorizontalPodAutoscaler")
+    metrics = {metric["type"]: metric for metric in hpa["spec"]["metrics"]}
+    assert metrics["Pods"]["pods"]["metric"]["name"] == "mcp_requests_per_second"
+    assert "behavior" in hpa["spec"]
+    assert one(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    assert one(objects, "VerticalPodAutoscaler")["spec"]["updatePolicy"]["updateMode"] == "Off"  # no fight with the HPA
+    virtual = one(objects, "VirtualService")
+    assert all("fault" not in route for route in virtual["spec"]["http"])
+    destination = one(objects, "DestinationRule")["spec"]["trafficPolicy"]
+    assert "outlierDetection" in destination and "circuitBreaker" not in destination
+    assert destination["loadBalancer"]["simple"] == "LEAST_REQUEST"
+    assert one(objects, "PeerAuthentication")["spec"]["mtls"]["mode"] == "STRICT"
+    adapter = yaml.safe_load(one(objects, "ConfigMap", "bosun-prometheus-adapter-rules")["data"]["rules.yaml"])
+    assert adapter["rules"][0]["name"]["as"] == "mcp_requests_per_second"
+    deny = one(objects, "NetworkPolicy", "default-deny")["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+
+
+def test_fault_injection_only_in_the_chaos_overlay() -> None:
+    chaos = one(render("chaos"), "VirtualService")
+    assert "fault" in chaos["spec"]["http"][0]
+    for overlay in ("dev", "prod"):
+        assert all("fault" not in route for route in one(render(overlay), "VirtualService")["spec"]["http"])
