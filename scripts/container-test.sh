@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Build the image and run it for real on this machine, the way a cluster would run it:
+# read-only root, non-root, every capability dropped, no new privileges, slirp4netns networking.
+# Then: the image's HEALTHCHECK passes, an MCP client lists and calls tools through it, /metrics
+# scrapes, and SIGTERM stops it cleanly within the grace period.
+#
+# No registry is reachable here, so the Debian base is built locally with debootstrap from the
+# mirror this machine's apt already uses (BASE_IMAGE overrides it). The workarounds below are for
+# this host only (runc instead of crun, ulimits within the host's hard limits, the host's CA bundle
+# mounted into pip's build step); the image depends on none of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh dev
+out="${CONTAINER_TEST_DIR:-/var/tmp/bosun-container-test}"
+mkdir -p "$out"
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+missing=""
+for tool in podman debootstrap runc slirp4netns; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+if [ -n "$missing" ]; then
+  log "installing:$missing"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman debootstrap runc slirp4netns uidmap >/dev/null
+fi
+
+# podman settings for this host only.
+cat > "$out/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=2048:2048"]
+netns = "slirp4netns"
+[engine]
+runtime = "runc"
+CONF
+export CONTAINERS_CONF="$out/containers.conf"
+
+base="${BASE_IMAGE:-}"
+if [ -z "$base" ]; then
+  base=localhost/bosun-base:bookworm
+  if ! podman image exists "$base"; then
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
+    rootfs="$out/rootfs"
+    rm -rf "$rootfs"
+    log "debootstrap bookworm (python3) from the host's apt mirror"
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$rootfs" "$mirror" >"$out/debootstrap.log"
+    # A slim base: no package caches, lists, documentation or translations.
+    rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \
+      "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/info/*
+    tar -C "$rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$base" >/dev/null
+    rm -rf "$rootfs"
+  fi
+fi
+
+log "podman build (base $base)"
+podman build --quiet --format docker --ulimit nofile=4096:4096 --build-arg BASE_IMAGE="$base" \
+  -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
+  -t localhost/bosun:ci . >"$out/build.log"
+size=$(podman image inspect localhost/bosun:ci --format '{{.Size}}')
+log "image size: $((size / 1000000)) MB"
+
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+podman rm -f bosun-ci >/dev/null 2>&1 || true
+podman run -d --name bosun-ci --read-only --tmpfs /tmp:rw,size=64m,mode=1777 --cap-drop ALL \
+  --security-opt no-new-privileges --network slirp4netns:port_handler=slirp4netns -p "127.0.0.1:$port:8000" \
+  localhost/bosun:ci >/dev/null
+trap 'podman rm -f bosun-ci >/dev/null 2>&1 || true' EXIT
+log "container on port $port; checking it"
+.venv/bin/python tests/container_probe.py "http://127.0.0.1:$port" bosun-ci "$size"
