@@ -4,6 +4,7 @@
 # (see docs/deployment.md).
 ARG BASE_IMAGE=python:3.11.11-slim-bookworm
 
+# checkov:skip=CKV_DOCKER_7: the base is the BASE_IMAGE argument, pinned above to an exact version
 FROM ${BASE_IMAGE} AS builder
 # pip trusts the system CA bundle (a build host behind a TLS-inspecting proxy mounts its own over it).
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 \

@@ -16,9 +16,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 if [ "$profile" = dev ]; then
+  # checkov (manifest and Dockerfile policy checks) brings many pins of its own: its own venv.
+  checkov_digest=$(sha256sum deploy/requirements-checkov.txt | cut -c1-16)
+  if [ "$(cat .venv-checkov/.installed 2>/dev/null)" != "$checkov_digest" ]; then
+    [ -x .venv-checkov/bin/python ] || "$python" -m venv .venv-checkov
+    .venv-checkov/bin/python -m pip install -q --disable-pip-version-check -r deploy/requirements-checkov.txt
+    echo "$checkov_digest" > .venv-checkov/.installed
+  fi
   # shellcheck source=scripts/node.sh
   . scripts/node.sh
-  for dir in tests/clients/ts conformance; do
+  for dir in tests/clients/ts conformance deploy/validate; do
     [ -f "$dir/package-lock.json" ] || continue
     lock_digest=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
     if [ "$(cat "$dir/node_modules/.bosun-installed" 2>/dev/null)" != "$lock_digest" ]; then
