@@ -136,3 +136,20 @@ def test_checkov_finds_nothing(tmp_path: Path) -> None:
     assert set(summaries) == {"kubernetes", "dockerfile"}, run.stdout[-2000:]
     assert all(summary["failed"] == 0 for summary in summaries.values()), summaries
     assert summaries["kubernetes"]["passed"] > 100 and summaries["dockerfile"]["passed"] > 50
+
+
+def test_compose_gates_start_order_and_hardens_every_service() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["server"]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"},
+                                                 "redis": {"condition": "service_healthy"}}
+    assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
+    for name in ("server", "migrate", "redis"):
+        service = services[name]
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+    for name in ("server", "migrate"):
+        assert not any("DATABASE_URL" in key or "PASSWORD" in key for key in services[name]["environment"]), name
+        assert "database_url" in services[name]["secrets"]
+    assert all(":" in service["image"] and not service["image"].endswith(":latest") for service in services.values())
