@@ -8,6 +8,7 @@ from typing import Any
 from bosun.data.cache import RedisCache
 from bosun.data.state import AppState
 from bosun.ops.health import Check
+from bosun.ops.metrics import Histogram
 
 _registered: set[int] = set()
 
@@ -46,13 +47,9 @@ def register_data_metrics(state: AppState) -> None:
 class _DataCollector:
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self.wait_buckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0]
-        self.wait_counts = [0] * (len(self.wait_buckets) + 1)
-        self.wait_sum = 0.0
+        self.waits = Histogram((0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0))
 
     def collect(self) -> Iterator[Any]:
-        from bisect import bisect_left
-
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
         cache = self.state.cache
@@ -71,12 +68,7 @@ class _DataCollector:
         yield pool
         waits, database.waits = database.waits, []
         for seconds in waits:
-            self.wait_counts[bisect_left(self.wait_buckets, seconds)] += 1
-            self.wait_sum += seconds
-        running, buckets = 0, []
-        for bound, count in zip((*self.wait_buckets, float("inf")), self.wait_counts, strict=True):
-            running += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+            self.waits.observe(seconds)
         histogram = HistogramMetricFamily("bosun_db_checkout_wait_seconds", "Time waiting for a pooled connection")
-        histogram.add_metric([], buckets, self.wait_sum)
+        histogram.add_metric([], self.waits.cumulative(), self.waits.total)
         yield histogram

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import platform
+from bisect import bisect_left
 from typing import Any
 
 from bosun.protocol.errors import (
@@ -47,6 +48,30 @@ _instance: Any = None
 
 def multiprocess() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class Histogram:
+    """Bucket counts and a sum, updated without locks (event-loop only), exported at scrape time."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...] = BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """Prometheus `le` buckets, each counting everything at or below its bound."""
+        running = 0
+        buckets: list[tuple[str, float]] = []
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return buckets
 
 
 def metrics() -> Any:

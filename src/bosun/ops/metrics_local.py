@@ -7,19 +7,35 @@ needed; the collector reads a consistent-enough snapshot, as a scrape always doe
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from typing import Any
 
-from bosun.ops.metrics import BUCKETS, build_labels, code_label, method_label
+from bosun.ops.metrics import Histogram, build_labels, code_label, method_label
 
 
-class _Histogram:
-    __slots__ = ("counts", "total")
+class _Timed:
+    """A counter by (label, detail) and a histogram by label, fed by one call.
+
+    Raw names are resolved to bounded labels once and remembered, so the hot path is two dict
+    lookups and two additions.
+    """
+
+    __slots__ = ("counts", "histograms", "_resolved")
 
     def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)
-        self.total = 0.0
+        self.counts: dict[tuple[str, str], int] = {}
+        self.histograms: dict[str, Histogram] = {}
+        self._resolved: dict[tuple[str, Any], tuple[tuple[str, str], Histogram]] = {}
+
+    def record(self, name: str, detail: Any, seconds: float, label_of: Callable[[str], str]) -> None:
+        found = self._resolved.get((name, detail))
+        if found is None:
+            label = label_of(name)
+            found = ((label, str(detail)), self.histograms.setdefault(label, Histogram()))
+            self._resolved[(name, detail)] = found
+        key, histogram = found
+        self.counts[key] = self.counts.get(key, 0) + 1
+        histogram.observe(seconds)
 
 
 class LocalMetrics:
@@ -27,10 +43,8 @@ class LocalMetrics:
         from prometheus_client import REGISTRY
 
         self._tools: Container[str] = frozenset()
-        self.requests: dict[tuple[str, str], int] = {}
-        self.request_durations: dict[str, _Histogram] = {}
-        self.tool_calls: dict[tuple[str, str], int] = {}
-        self.tool_durations: dict[str, _Histogram] = {}
+        self.requests = _Timed()
+        self.tools = _Timed()
         self.errors: dict[str, int] = {}
         self.inflight_now = 0
         self.streams_now = 0
@@ -38,8 +52,6 @@ class LocalMetrics:
         self.checks: dict[tuple[str, str], int] = {}
         self.ready_now = 0
         self.build: tuple[str, str, str, str] | None = None
-        self._request_keys: dict[tuple[str, int], tuple[tuple[str, str], _Histogram]] = {}
-        self._tool_keys: dict[tuple[str, str], tuple[tuple[str, str], _Histogram]] = {}
         REGISTRY.register(_Collector(self))
 
     def describe_server(self, name: str, version: str, tools: Container[str]) -> None:
@@ -49,30 +61,17 @@ class LocalMetrics:
 
     # Observer.
     def request(self, method: str, status: int, seconds: float) -> None:
-        found = self._request_keys.get((method, status))
-        if found is None:
-            label = method_label(method)
-            found = ((label, str(status)), self.request_durations.setdefault(label, _Histogram()))
-            self._request_keys[(method, status)] = found
-        key, histogram = found
-        self.requests[key] = self.requests.get(key, 0) + 1
-        histogram.counts[bisect_left(BUCKETS, seconds)] += 1
-        histogram.total += seconds
+        self.requests.record(method, status, seconds, method_label)
 
     def error(self, code: int) -> None:
         label = code_label(code)
         self.errors[label] = self.errors.get(label, 0) + 1
 
     def tool(self, name: str, outcome: str, seconds: float) -> None:
-        found = self._tool_keys.get((name, outcome))
-        if found is None:
-            label = name if name in self._tools else "unknown"
-            found = ((label, outcome), self.tool_durations.setdefault(label, _Histogram()))
-            self._tool_keys[(name, outcome)] = found
-        key, histogram = found
-        self.tool_calls[key] = self.tool_calls.get(key, 0) + 1
-        histogram.counts[bisect_left(BUCKETS, seconds)] += 1
-        histogram.total += seconds
+        self.tools.record(name, outcome, seconds, self._tool_label)
+
+    def _tool_label(self, name: str) -> str:
+        return name if name in self._tools else "unknown"
 
     def inflight(self, delta: int) -> None:
         self.inflight_now += delta
@@ -90,16 +89,12 @@ class LocalMetrics:
         self.ready_now = 1 if ok else 0
 
 
-def _histogram(name: str, documentation: str, label: str, series: dict[str, _Histogram]) -> Any:
+def _histogram(name: str, documentation: str, label: str, series: dict[str, Histogram]) -> Any:
     from prometheus_client.core import HistogramMetricFamily
 
     family = HistogramMetricFamily(name, documentation, labels=[label])
     for value, histogram in list(series.items()):
-        running, buckets = 0, []
-        for bound, count in zip((*BUCKETS, float("inf")), histogram.counts, strict=True):
-            running += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
-        family.add_metric([value], buckets, histogram.total)
+        family.add_metric([value], histogram.cumulative(), histogram.total)
     return family
 
 
@@ -113,16 +108,16 @@ class _Collector:
         local = self.local
         requests = CounterMetricFamily("mcp_requests", "MCP HTTP requests by JSON-RPC method and HTTP status",
                                        labels=["method", "status"])
-        for labels, count in list(local.requests.items()):
+        for labels, count in list(local.requests.counts.items()):
             requests.add_metric(list(labels), count)
         yield requests
-        yield _histogram("mcp_request_duration_seconds", "Time to answer an MCP request", "method", local.request_durations)
+        yield _histogram("mcp_request_duration_seconds", "Time to answer an MCP request", "method", local.requests.histograms)
         tools = CounterMetricFamily("mcp_tool_calls", "Tool calls by tool and outcome (ok, error, input_required, exception)",
                                     labels=["tool", "outcome"])
-        for labels, count in list(local.tool_calls.items()):
+        for labels, count in list(local.tools.counts.items()):
             tools.add_metric(list(labels), count)
         yield tools
-        yield _histogram("mcp_tool_duration_seconds", "Time spent in a tool", "tool", local.tool_durations)
+        yield _histogram("mcp_tool_duration_seconds", "Time spent in a tool", "tool", local.tools.histograms)
         errors = CounterMetricFamily("mcp_errors", "JSON-RPC errors answered, by code", labels=["code"])
         for code, count in list(local.errors.items()):
             errors.add_metric([code], count)
