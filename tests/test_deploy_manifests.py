@@ -118,7 +118,8 @@ def test_custom_resources_match_their_crd_schemas(overlay: str, tmp_path: Path) 
     run = subprocess.run([node, "validate.mjs", str(rendered)], cwd=ROOT / "deploy" / "validate", capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert json.loads(run.stdout)["checked"] == 6  # VirtualService, DestinationRule, PeerAuthentication, VPA, ServiceMonitor, PrometheusRule
+    # VirtualService, DestinationRule, PeerAuthentication, VPA, ServiceMonitor, PrometheusRule
+    assert json.loads(run.stdout)["checked"] == 6
 
 
 def test_checkov_finds_nothing(tmp_path: Path) -> None:
