@@ -259,6 +259,13 @@ class Server:
             from bosun.ops.metrics import metrics_endpoint
 
             ops_routes["/metrics"] = metrics_endpoint
+        redis_url = settings.redis_url.get_secret_value()
+        if store is None and redis_url:
+            from bosun.transport.sessions_redis import RedisSessionStore
+
+            # Shared sessions: a 2025 client may land on any replica behind a Service.
+            store = RedisSessionStore(redis_url, f"bosun:{self.name}", options.session_idle_seconds,
+                                      options.client_request_timeout, observer)
         app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **(routes or {})},
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
                      on_shutdown=[health.stop, *self.on_shutdown, state.close],

@@ -117,7 +117,11 @@ class LegacyEndpoint:
         if session_id is None:
             await reject(send, 400, "Bad Request: missing Mcp-Session-Id header; send initialize first")
             return None
-        session = await self.store.get(session_id)
+        try:
+            session = await self.store.get(session_id)
+        except McpError as error:
+            await reject(send, error.http_status, error.message)
+            return None
         if session is None:
             await reject(send, 404, "Session not found or expired; send initialize to start a new one")
             return None
@@ -195,6 +199,7 @@ class LegacyEndpoint:
             raise invalid_params(f"Invalid log level {level!r}; expected one of {', '.join(LOG_LEVELS)}")
         assert isinstance(call.channel, Session)
         call.channel.log_level = str(level)
+        await self.store.save(call.channel)
         return {}
 
     async def subscribe(self, call: Call) -> dict[str, Any]:
@@ -203,11 +208,13 @@ class LegacyEndpoint:
             raise invalid_params("resources/subscribe needs a 'uri' string")
         assert isinstance(call.channel, Session)
         call.channel.subscriptions.add(uri)
+        await self.store.save(call.channel)
         return {}
 
     async def unsubscribe(self, call: Call) -> dict[str, Any]:
         assert isinstance(call.channel, Session)
         call.channel.subscriptions.discard(str(call.params.get("uri")))
+        await self.store.save(call.channel)
         return {}
 
     # GET and DELETE.
@@ -255,7 +262,12 @@ class LegacyEndpoint:
         if session_id is None:
             await reject(send, 400, "Bad Request: missing Mcp-Session-Id header")
             return
-        if not await self.store.delete(session_id):
+        try:
+            deleted = await self.store.delete(session_id)
+        except McpError as error:
+            await reject(send, error.http_status, error.message)
+            return
+        if not deleted:
             await reject(send, 404, "Session not found or expired")
             return
         await respond(send, 200, b"", ())

@@ -77,6 +77,8 @@ class SessionStore(Protocol):
 
     async def get(self, session_id: str) -> Session | None: ...
 
+    async def save(self, session: Session) -> None: ...
+
     async def delete(self, session_id: str) -> bool: ...
 
     async def expire(self) -> int: ...
@@ -117,6 +119,9 @@ class MemorySessionStore:
             return None
         session.touched = now
         return session
+
+    async def save(self, session: Session) -> None:
+        """Sessions here are the stored objects themselves: nothing to write back."""
 
     async def delete(self, session_id: str) -> bool:
         session = self._sessions.pop(session_id, None)
