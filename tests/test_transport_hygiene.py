@@ -29,7 +29,8 @@ def test_rebinding_host_is_rejected_on_loopback(server: Running, http: httpx.Cli
 
 
 def test_server_bound_for_a_cluster_accepts_any_host_without_settings(http: httpx.Client) -> None:
-    running = start_server("tests/servers/everything.py", host="0.0.0.0")
+    # BOSUN_AUTH=none: this test is about Host and Origin; without it the server would refuse to start open.
+    running = start_server("tests/servers/everything.py", host="0.0.0.0", env={"BOSUN_AUTH": "none"})
     try:
         headers = {**modern_headers("tools/list"), "host": "mcp.default.svc.cluster.local:8000"}
         assert http.post(running.url, json=BODY, headers=headers).status_code == 200

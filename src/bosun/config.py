@@ -10,6 +10,7 @@ message names the variable and the form it expects; the CLI exits 2 on it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,9 +18,11 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bosun.protocol.request_state import decode_key
+from bosun.security.options import ASYMMETRIC_ALGORITHMS, RateLimit, SecurityConfigError, SecurityOptions, resolve_security
 from bosun.transport.options import HttpOptions
 
 DEFAULT_SECRETS_DIR = "/run/secrets/bosun"
+_PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -76,6 +79,35 @@ class Settings(BaseSettings):
     tool_cache: bool = True
     migrate_on_start: bool = False
 
+    # Security (docs/security.md). Auth is on as soon as any credential source is set.
+    auth: Literal["auto", "none"] = "auto"
+    resource_url: str = ""
+    auth_issuer: str = ""
+    auth_servers: CommaList = []
+    auth_jwks_url: str = ""
+    auth_public_keys: Annotated[list[str], NoDecode] = []
+    auth_algorithms: CommaList = list(ASYMMETRIC_ALGORITHMS)
+    auth_audiences: CommaList = []
+    auth_leeway_seconds: float = Field(30.0, ge=0, le=300)
+    auth_jwks_cache_seconds: float = Field(600.0, gt=0)
+    auth_jwks_min_refresh_seconds: float = Field(30.0, ge=0)
+    auth_introspection_url: str = ""
+    auth_client_id: str = ""
+    auth_client_secret: SecretStr = SecretStr("")
+    auth_introspection_cache_seconds: float = Field(30.0, ge=0)
+    auth_api_keys_file: str = ""
+    auth_http_timeout: float = Field(3.0, gt=0)
+    auth_scopes: CommaList = []
+    auth_scopes_supported: CommaList | None = None
+    auth_hide_unauthorized: bool = True
+    resource_name: str = ""
+    resource_documentation: str = ""
+    resource_policy_uri: str = ""
+    resource_tos_uri: str = ""
+    rate_limit: str = ""
+    audit: bool | None = None  # default: on exactly when authentication is
+    audit_arguments: bool = False
+
     def database_url_or_default(self) -> str:
         """DATABASE_URL, or an SQLite file in the data directory (the embedded default)."""
         url = self.database_url.get_secret_value()
@@ -83,12 +115,45 @@ class Settings(BaseSettings):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         return url or f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'bosun.db'}"
 
-    @field_validator("allowed_origins", "allowed_hosts", "state_keys", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", "state_keys", "auth_servers", "auth_algorithms", "auth_audiences",
+                     mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("auth_scopes", "auth_scopes_supported", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: Any) -> Any:
+        """Scopes are space-separated in OAuth; commas are accepted too."""
+        if isinstance(value, str):
+            return value.replace(",", " ").split()
+        return value
+
+    @field_validator("auth_public_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        """PEM blocks (they contain commas and spaces) or file paths, separated by commas between items."""
+        if isinstance(value, str):
+            blocks = _PEM_BLOCK.findall(value)
+            return blocks or [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in ASYMMETRIC_ALGORITHMS]
+        if unknown:
+            raise ValueError(f"only asymmetric algorithms are accepted ({', '.join(ASYMMETRIC_ALGORITHMS)}), not {', '.join(unknown)}")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip():
+            RateLimit.parse(value)
+        return value.strip()
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -113,6 +178,31 @@ class Settings(BaseSettings):
             client_request_timeout=self.client_request_timeout,
             keepalive_seconds=self.sse_keepalive_seconds,
         )
+
+    def security_options(self) -> SecurityOptions:
+        """The security layer's settings, checked together (raises `ConfigError` naming the variables)."""
+        wanted = SecurityOptions(
+            resource=self.resource_url, issuer=self.auth_issuer or None, authorization_servers=tuple(self.auth_servers),
+            jwks_url=self.auth_jwks_url or None, public_keys=tuple(self.auth_public_keys),
+            algorithms=tuple(self.auth_algorithms), audiences=tuple(self.auth_audiences),
+            leeway_seconds=self.auth_leeway_seconds, jwks_cache_seconds=self.auth_jwks_cache_seconds,
+            jwks_min_refresh_seconds=self.auth_jwks_min_refresh_seconds,
+            introspection_url=self.auth_introspection_url or None, client_id=self.auth_client_id or None,
+            client_secret=self.auth_client_secret.get_secret_value() or None,
+            introspection_cache_seconds=self.auth_introspection_cache_seconds,
+            api_keys_file=self.auth_api_keys_file or None, http_timeout_seconds=self.auth_http_timeout,
+            required_scopes=frozenset(self.auth_scopes),
+            scopes_supported=tuple(self.auth_scopes_supported) if self.auth_scopes_supported is not None else None,
+            hide_unauthorized=self.auth_hide_unauthorized, resource_name=self.resource_name or None,
+            resource_documentation=self.resource_documentation or None,
+            resource_policy_uri=self.resource_policy_uri or None, resource_tos_uri=self.resource_tos_uri or None,
+            rate_limit=RateLimit.parse(self.rate_limit) if self.rate_limit else None,
+            audit=self.audit, audit_arguments=self.audit_arguments,
+        )
+        try:
+            return resolve_security(wanted, self.host, self.port, self.path, explicitly_open=self.auth == "none")
+        except SecurityConfigError as exc:
+            raise ConfigError(str(exc)) from None
 
     def sealing_keys(self) -> list[bytes]:
         return [decode_key(key.get_secret_value()) for key in self.state_keys]

@@ -15,6 +15,7 @@ Registration does all the reflection (schemas, validators, serializers) once;
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar, overload
 
 from bosun.app.handlers import CachePolicy, Handlers
@@ -31,6 +32,9 @@ from bosun.ops.requestid import RequestIdMiddleware
 from bosun.ops.tracing import wanted as tracing_wanted
 from bosun.protocol.changes import ChangeHub
 from bosun.protocol.request_state import StateSealer
+from bosun.security.build import build_gate
+from bosun.security.metadata import metadata_routes
+from bosun.security.options import RateLimit
 from bosun.transport.app import Hook, McpApp
 from bosun.transport.options import HttpOptions
 from bosun.transport.sessions import SessionStore
@@ -95,7 +99,9 @@ class Server:
     def tool(self, fn: None = None, /, *, name: str | None = None, **options: Any) -> Callable[[F], F]: ...
 
     def tool(self, fn: Any = None, /, *, name: str | None = None, **options: Any) -> Any:
-        """Register a tool. Options: title, description, annotations, structured_output, icons, meta."""
+        """Register a tool. Options: title, description, annotations, structured_output, icons, meta,
+        input_schema, cache_ttl, cache_tags, invalidates, scopes (OAuth scopes needed to call it),
+        rate_limit ("10/minute" per caller)."""
         if fn is not None:
             self.add_tool(fn, name=name, **options)
             return fn
@@ -108,6 +114,8 @@ class Server:
 
     def add_tool(self, fn: Callable[..., Any], **options: Any) -> Tool:
         tool = Tool(fn, **options)
+        if tool.rate_limit is not None:
+            RateLimit.parse(tool.rate_limit)  # fail at registration, not at the first call
         if tool.name in self.registry.tools:
             raise ValueError(f"a tool named {tool.name!r} is already registered")
         self.registry.tools[tool.name] = tool
@@ -123,7 +131,7 @@ class Server:
     def resource(self, uri: str, **options: Any) -> Callable[[F], F]:
         """Register a resource at `uri`, or a template if `uri` has `{variables}`.
 
-        Options: name, title, description, mime_type, ttl_ms, cache_scope, extra.
+        Options: name, title, description, mime_type, ttl_ms, cache_scope, extra, scopes.
         """
 
         def register(fn: F) -> F:
@@ -139,7 +147,7 @@ class Server:
         return register
 
     def prompt(self, name: str | None = None, **options: Any) -> Callable[[F], F]:
-        """Register a prompt. Options: title, description, icons."""
+        """Register a prompt. Options: title, description, icons, scopes."""
 
         def register(fn: F) -> F:
             self.add_prompt(fn, name, **options)
@@ -241,10 +249,17 @@ class Server:
 
             tracing = Tracing(self.name)
             self.on_shutdown.append(_async(tracing.shutdown))
+        security = settings.security_options()  # refuses, naming the settings, to serve open off loopback
+        redis_url = settings.redis_url.get_secret_value()
+        gate = build_gate(security, self.registry, observer, redis_url, f"bosun:{self.name}")
+        self.gate = gate
         state = build_state(settings, self.name, self.uses_database)
         self.state = state  # what start-up hooks use: server.state.database, server.state.cache
+        filtered = gate.enabled and security.hide_unauthorized
+        cache = replace(self.cache, list_scope="private") if filtered else self.cache  # lists differ per caller
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
-                            self.cache, self.page_size, observer, tracing, state)
+                            cache, self.page_size, observer, tracing, state,
+                            auditor=gate.audit if gate.audit.enabled else None, hide_unauthorized=filtered)
         checks = [*data_checks(state, self.migrations, settings), *self.checks]
         self.ready_checks = checks
         if settings.migrate_on_start and self.migrations is not None:
@@ -259,7 +274,8 @@ class Server:
             from bosun.ops.metrics import metrics_endpoint
 
             ops_routes["/metrics"] = metrics_endpoint
-        redis_url = settings.redis_url.get_secret_value()
+        if gate.enabled and security.oauth:
+            ops_routes.update(metadata_routes(security, options.path, gate.policy.scopes_supported))
         if store is None and redis_url:
             from bosun.transport.sessions_redis import RedisSessionStore
 
@@ -269,6 +285,6 @@ class Server:
         app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **(routes or {})},
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
                      on_shutdown=[health.stop, *self.on_shutdown, state.close],
-                     observer=observer, tracing=tracing)
+                     observer=observer, tracing=tracing, gate=gate, open_on_purpose=security.open_on_purpose)
         shutdown.on_drain(health.begin_drain, app.close_streams)
         return RequestIdMiddleware(app)

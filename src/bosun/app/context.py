@@ -23,6 +23,7 @@ from bosun.app import inputs
 from bosun.app.inputs import InputRequired, check_answer
 from bosun.protocol.call import META_CLIENT_INFO, Call
 from bosun.protocol.errors import missing_capability
+from bosun.protocol.principal import Principal
 
 M = TypeVar("M", bound=BaseModel)
 _KEY_PREFIX = {"elicitation/create": "elicit", "sampling/createMessage": "sample", "roots/list": "roots"}
@@ -77,6 +78,16 @@ class Context:
     @property
     def meta(self) -> dict[str, Any]:
         return self._call.meta
+
+    @property
+    def auth(self) -> Principal | None:
+        """Who is calling (subject, client id, issuer, scopes, claims), or None when the server runs open.
+
+        It says who the caller is, not how they proved it: the caller's token is never
+        handed on, so a tool cannot pass it through to another service. Call other
+        services with this server's own credentials.
+        """
+        return self._call.principal
 
     # Shared resources.
     def db(self) -> Any:

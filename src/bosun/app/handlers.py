@@ -8,9 +8,10 @@ session transport, `subscriptions/listen` with the stream it opens.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from bosun.app.resources import Resource
 from bosun.app.tools import Tool
 from bosun.protocol.call import Call
 from bosun.protocol.errors import INTERNAL_ERROR, LEGACY_RESOURCE_NOT_FOUND, McpError, invalid_params, missing_capability
-from bosun.protocol.observe import Observer
+from bosun.protocol.observe import Auditor, Observer
 from bosun.protocol.request_state import StateSealer, arguments_digest
 from bosun.protocol.versions import ALL_VERSIONS
 
@@ -67,8 +68,12 @@ class Handlers:
 
     def __init__(self, registry: Registry, sealer: StateSealer, capabilities: dict[str, Any],
                  server_info: dict[str, Any], instructions: str | None, cache: CachePolicy, page_size: int = 200,
-                 observer: Observer | None = None, tracing: Any = None, app: Any = None) -> None:
+                 observer: Observer | None = None, tracing: Any = None, app: Any = None,
+                 auditor: Auditor | None = None, hide_unauthorized: bool = False) -> None:
         self.app = app
+        self.auditor = auditor
+        self.hide_unauthorized = hide_unauthorized
+        """With authentication on: lists show a caller only the items whose scopes it holds."""
         self.observer = observer
         self.tracing = tracing
         self.registry = registry
@@ -80,16 +85,43 @@ class Handlers:
         self.page_size = page_size
         shared: dict[str, Handler] = {
             "tools/list": self.list_tools,
-            "tools/call": self.call_tool,
+            "tools/call": self._audited(self.call_tool, "name"),
             "resources/list": self.list_resources,
             "resources/templates/list": self.list_templates,
-            "resources/read": self.read_resource,
+            "resources/read": self._audited(self.read_resource, "uri"),
             "prompts/list": self.list_prompts,
-            "prompts/get": self.get_prompt,
+            "prompts/get": self._audited(self.get_prompt, "name"),
             "completion/complete": self.complete,
         }
         self.modern: dict[str, Handler] = {**shared, "server/discover": self.discover}
         self.legacy: dict[str, Handler] = dict(shared)
+
+    def _audited(self, handler: Handler, target_key: str) -> Handler:
+        """`handler`, writing one audit record per call: who, what, how it went, how long it took."""
+        auditor = self.auditor
+        if auditor is None:
+            return handler
+
+        async def audited(call: Call) -> dict[str, Any]:
+            started = time.perf_counter()
+            outcome = "exception"
+            try:
+                result = await handler(call)
+                outcome = ("error" if result.get("isError") else
+                           "input_required" if result.get("resultType") == "input_required" else "ok")
+                return result
+            except McpError as error:
+                outcome = f"error:{error.code}"
+                raise
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            finally:
+                target = call.params.get(target_key)
+                auditor.record(call.principal, call.method, target if type(target) is str else None, outcome,
+                               time.perf_counter() - started, call.id, call.params.get("arguments"))
+
+        return audited
 
     # Lists.
     def _page(self, call: Call, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -103,17 +135,24 @@ class Handlers:
             result["cacheScope"] = self.cache.list_scope
         return result
 
+    def _visible(self, call: Call, items: Iterable[Any]) -> list[dict[str, Any]]:
+        principal = call.principal
+        if principal is None or not self.hide_unauthorized:
+            return [item.definition for item in items]
+        granted = principal.scopes
+        return [item.definition for item in items if item.scopes <= granted]
+
     async def list_tools(self, call: Call) -> dict[str, Any]:
-        return self._page(call, "tools", [tool.definition for tool in self.registry.tools.values()])
+        return self._page(call, "tools", self._visible(call, self.registry.tools.values()))
 
     async def list_resources(self, call: Call) -> dict[str, Any]:
-        return self._page(call, "resources", [r.definition for r in self.registry.resources.values()])
+        return self._page(call, "resources", self._visible(call, self.registry.resources.values()))
 
     async def list_templates(self, call: Call) -> dict[str, Any]:
-        return self._page(call, "resourceTemplates", [t.definition for t in self.registry.templates])
+        return self._page(call, "resourceTemplates", self._visible(call, self.registry.templates))
 
     async def list_prompts(self, call: Call) -> dict[str, Any]:
-        return self._page(call, "prompts", [prompt.definition for prompt in self.registry.prompts.values()])
+        return self._page(call, "prompts", self._visible(call, self.registry.prompts.values()))
 
     async def discover(self, call: Call) -> dict[str, Any]:
         result: dict[str, Any] = {"supportedVersions": list(ALL_VERSIONS), "capabilities": self.capabilities}
@@ -134,7 +173,8 @@ class Handlers:
         responses = params.get("inputResponses")
         if responses is not None and type(responses) is not dict:
             raise invalid_params("inputResponses must be an object")
-        binding = f"{call.method}\0{target}\0{arguments_digest(arguments)}\0{call.principal or ''}"
+        principal = call.principal.key if call.principal is not None else ""
+        binding = f"{call.method}\0{target}\0{arguments_digest(arguments)}\0{principal}"
         token = params.get("requestState")
         payload = self.sealer.open(binding, token) if token is not None else {}
         answers = dict(payload.get("r") or {})
@@ -194,7 +234,8 @@ class Handlers:
         key = None
         if tool.cache_ttl and cache is not None and self.app.tool_cache and type(arguments) in (dict, type(None)):
             # Keyed on canonical arguments and the caller, so one user's results never reach another.
-            key = f"tool:{tool.name}:{arguments_digest(arguments or {})}:{call.principal or '-'}"
+            caller = call.principal.key if call.principal is not None else "-"
+            key = f"tool:{tool.name}:{arguments_digest(arguments or {})}:{caller}"
             cached = await cache.get(key)
             if cached is not None:
                 return dict(orjson.loads(cached))

@@ -37,10 +37,13 @@ def _messages(value: Any) -> list[dict[str, Any]]:
 
 
 class Prompt:
-    __slots__ = ("name", "fn", "signature", "definition")
+    __slots__ = ("name", "fn", "signature", "definition", "scopes")
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
-                 description: str | None = None, icons: list[dict[str, Any]] | None = None) -> None:
+                 description: str | None = None, icons: list[dict[str, Any]] | None = None,
+                 scopes: tuple[str, ...] | list[str] = ()) -> None:
+        self.scopes = frozenset(scopes)
+        """OAuth scopes a caller needs to get (or complete) this prompt, on top of the server's own."""
         self.name = name or fn.__name__
         self.fn = fn
         self.signature = inspect_function(fn, self.name)

@@ -44,7 +44,7 @@ class Tool:
     """One registered tool; everything per-call is precomputed here."""
 
     __slots__ = ("name", "fn", "signature", "output", "definition", "mirrored_headers", "cache_ttl", "cache_tags",
-                 "invalidates")
+                 "invalidates", "scopes", "rate_limit")
 
     def __init__(
         self,
@@ -60,10 +60,17 @@ class Tool:
         cache_ttl: float | None = None,
         cache_tags: tuple[str, ...] | list[str] = (),
         invalidates: tuple[str, ...] | list[str] = (),
+        scopes: tuple[str, ...] | list[str] = (),
+        rate_limit: str | None = None,
     ) -> None:
         """`cache_ttl` caches successful results for that many seconds, keyed on the arguments and the
         caller; `cache_tags` label those entries; `invalidates` drops every entry with those tags after
-        this tool succeeds (a write tool invalidating the searches it affects)."""
+        this tool succeeds (a write tool invalidating the searches it affects).
+
+        `scopes` are the OAuth scopes a caller needs to call this tool (and, by default, to see it in
+        `tools/list`); `rate_limit` ("10/minute") caps calls per caller, across replicas with Redis."""
+        self.scopes = frozenset(scopes)
+        self.rate_limit = rate_limit
         self.cache_ttl = cache_ttl
         self.cache_tags = tuple(cache_tags)
         self.invalidates = tuple(invalidates)

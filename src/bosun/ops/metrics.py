@@ -42,6 +42,9 @@ KNOWN_METHODS = frozenset({
 })
 KNOWN_CODES = frozenset({PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR, HEADER_MISMATCH,
                          MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION, LEGACY_RESOURCE_NOT_FOUND})
+REFUSAL_REASONS = frozenset({"missing_token", "invalid_token", "insufficient_scope", "rate_limited", "verifier_unavailable",
+                             "session_owner"})
+SECURITY_EVENTS = frozenset({"jwks_fetched", "jwks_fetch_failed", "ratelimit_fail_open"})
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _instance: Any = None
 
@@ -95,6 +98,14 @@ def method_label(method: str) -> str:
 
 def code_label(code: int) -> str:
     return str(code) if code in KNOWN_CODES else "other"
+
+
+def refusal_labels(reason: str, status: int) -> tuple[str, str]:
+    return (reason if reason in REFUSAL_REASONS else "other"), str(status)
+
+
+def event_label(name: str) -> str:
+    return name if name in SECURITY_EVENTS else "other"
 
 
 def build_labels(name: str, version: str) -> tuple[str, str, str, str]:

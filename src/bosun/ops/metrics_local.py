@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterator
 from typing import Any
 
-from bosun.ops.metrics import Histogram, build_labels, code_label, method_label
+from bosun.ops.metrics import Histogram, build_labels, code_label, event_label, method_label, refusal_labels
 
 
 class _Timed:
@@ -51,6 +51,8 @@ class LocalMetrics:
         self.sessions_now = 0
         self.checks: dict[tuple[str, str], int] = {}
         self.ready_now = 0
+        self.refusals: dict[tuple[str, str], int] = {}
+        self.events: dict[str, int] = {}
         self.build: tuple[str, str, str, str] | None = None
         REGISTRY.register(_Collector(self))
 
@@ -87,6 +89,14 @@ class LocalMetrics:
 
     def set_ready(self, ok: bool) -> None:
         self.ready_now = 1 if ok else 0
+
+    def refusal(self, reason: str, status: int) -> None:
+        key = refusal_labels(reason, status)
+        self.refusals[key] = self.refusals.get(key, 0) + 1
+
+    def security_event(self, name: str) -> None:
+        label = event_label(name)
+        self.events[label] = self.events.get(label, 0) + 1
 
 
 def _histogram(name: str, documentation: str, label: str, series: dict[str, Histogram]) -> Any:
@@ -132,6 +142,16 @@ class _Collector:
             checks.add_metric(list(labels), value)
         yield checks
         yield GaugeMetricFamily("mcp_ready", "1 if this process reports ready", value=local.ready_now)
+        refusals = CounterMetricFamily("mcp_auth_refusals", "Requests refused by the security layer, by reason and HTTP status",
+                                       labels=["reason", "status"])
+        for labels, count in list(local.refusals.items()):
+            refusals.add_metric(list(labels), count)
+        yield refusals
+        events = CounterMetricFamily("bosun_security_events", "Security-layer events: key fetches, rate limiter fail-open",
+                                     labels=["event"])
+        for event, count in list(local.events.items()):
+            events.add_metric([event], count)
+        yield events
         if local.build is not None:
             build = GaugeMetricFamily("bosun_build_info", "Build information",
                                       labels=["version", "python", "server", "server_version"])

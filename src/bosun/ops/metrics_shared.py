@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Container
 from typing import Any
 
-from bosun.ops.metrics import BUCKETS, build_labels, code_label, method_label
+from bosun.ops.metrics import BUCKETS, build_labels, code_label, event_label, method_label, refusal_labels
 
 
 class SharedMetrics:
@@ -29,6 +29,9 @@ class SharedMetrics:
         self.ready = Gauge("mcp_ready", "1 if this process reports ready", multiprocess_mode="liveall")
         self.build = Gauge("bosun_build_info", "Build information", ["version", "python", "server", "server_version"],
                            multiprocess_mode="max")
+        self.refusals = Counter("mcp_auth_refusals", "Requests refused by the security layer, by reason and HTTP status",
+                                ["reason", "status"])
+        self.events = Counter("bosun_security_events", "Security-layer events: key fetches, rate limiter fail-open", ["event"])
         self._tools: Container[str] = frozenset()
         self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._tool_children: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -76,3 +79,9 @@ class SharedMetrics:
 
     def set_ready(self, ok: bool) -> None:
         self.ready.set(1 if ok else 0)
+
+    def refusal(self, reason: str, status: int) -> None:
+        self.refusals.labels(*refusal_labels(reason, status)).inc()
+
+    def security_event(self, name: str) -> None:
+        self.events.labels(event_label(name)).inc()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from bosun.protocol.principal import Principal
+
 # Meta keys of the 2026-07-28 per-request envelope.
 META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
@@ -82,7 +84,7 @@ class Call:
         self.log_level = log_level
         self.send = send
         self.channel = channel
-        self.principal: str | None = None
+        self.principal: Principal | None = None  # set by the transport from what the security layer established
 
     def wants_log(self, level: str) -> bool:
         """Whether a log message at `level` may be sent for this request."""

@@ -17,6 +17,10 @@ INTERNAL_ERROR = -32603
 # 2025-era codes (session transport); the modern era must not emit these.
 LEGACY_RESOURCE_NOT_FOUND = -32002
 LEGACY_URL_ELICITATION_REQUIRED = -32042
+# Bosun's own codes (the implementation-defined range) for refusals that HTTP also signals.
+UNAUTHORIZED = -32001  # HTTP 401: no valid credential
+FORBIDDEN = -32003  # HTTP 403: the credential lacks a scope the operation needs
+RATE_LIMITED = -32029  # HTTP 429: over a rate limit; retry after `data.retryAfter` seconds
 # Codes the 2026-07-28 specification reserves for itself.
 HEADER_MISMATCH = -32020
 MISSING_REQUIRED_CLIENT_CAPABILITY = -32021

@@ -20,20 +20,25 @@ from bosun.app.handlers import Handlers
 from bosun.protocol.call import META_PROTOCOL_VERSION
 from bosun.protocol.changes import ChangeHub
 from bosun.protocol.errors import McpError
-from bosun.protocol.jsonrpc import decode
+from bosun.protocol.jsonrpc import decode, error_bytes
 from bosun.protocol.observe import Observer
+from bosun.protocol.principal import Principal
 from bosun.protocol.versions import is_legacy, is_modern
+from bosun.security.challenge import Refusal
+from bosun.security.gate import Gate
 from bosun.transport.guards import Guard
 from bosun.transport.legacy import LegacyEndpoint
 from bosun.transport.modern import ModernEndpoint
-from bosun.transport.options import HttpOptions
+from bosun.transport.options import HttpOptions, is_loopback
 from bosun.transport.sessions import MemorySessionStore, SessionStore
-from bosun.transport.wire import BodyTooLarge, ClientGone, Headers, accepts, read_body, reject, respond_error
+from bosun.transport.wire import JSON_HEADERS, BodyTooLarge, ClientGone, Headers, accepts, read_body, reject, respond, respond_error
 from bosun.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("bosun.transport")
 Hook = Callable[[], Awaitable[None]]
 _ALLOW = ((b"allow", b"GET, POST, DELETE"),)
+_OPEN_OFF_LOOPBACK = ("Forbidden: this server runs without authentication and answers loopback clients only; "
+                      "configure authentication (BOSUN_AUTH_*) or set BOSUN_AUTH=none (docs/security.md)")
 
 
 def _wants_legacy(message: Any, headers: Headers) -> bool:
@@ -54,6 +59,12 @@ def _wants_legacy(message: Any, headers: Headers) -> bool:
     return header_version is not None and is_legacy(header_version)
 
 
+def _local(scope: Scope) -> bool:
+    """Whether the connection arrived on a loopback address (or a Unix socket) of this host."""
+    server = scope.get("server")
+    return server is None or server[1] is None or is_loopback(str(server[0]))
+
+
 def _method_label(message: Any) -> str:
     if type(message) is dict:
         method = message.get("method")
@@ -69,8 +80,14 @@ class McpApp:
     def __init__(self, handlers: Handlers, options: HttpOptions, store: SessionStore | None = None,
                  hub: ChangeHub | None = None, routes: dict[str, ASGIApp] | None = None,
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
-                 observer: Observer | None = None, tracing: Any = None) -> None:
+                 observer: Observer | None = None, tracing: Any = None, gate: Gate | None = None,
+                 open_on_purpose: bool = False) -> None:
         self.tracing = tracing
+        self.gate = gate
+        self.authenticating = gate is not None and gate.enabled
+        # Open by default only on loopback: if this app is mounted behind a listener on another address
+        # (not through `bosun serve`, which refuses to start that way), requests from there are refused.
+        self.loopback_only = not self.authenticating and not open_on_purpose
         self.options = options
         self.path = options.path
         self.guard = Guard(options)
@@ -78,7 +95,7 @@ class McpApp:
         self.store = store or MemorySessionStore(options.session_idle_seconds, options.client_request_timeout, observer=observer)
         self.observer = observer
         self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds, observer)
-        self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds, observer)
+        self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds, observer, gate)
         self.routes = routes or {}
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
@@ -110,17 +127,27 @@ class McpApp:
         if problem is not None:
             await self._refuse(send, 403, problem)
             return
+        principal: Principal | None = None
+        if self.authenticating:
+            try:
+                principal = await self.gate.authenticate(headers.get(b"authorization"), headers.get(b"x-api-key"))  # type: ignore[union-attr]
+            except Refusal as refusal:
+                await self._refused(send, refusal)
+                return
+        elif self.loopback_only and not _local(scope):
+            await self._refuse(send, 403, _OPEN_OFF_LOOPBACK)
+            return
         method = scope["method"]
         if method == "POST":
-            await self.post(receive, send, headers)
+            await self.post(receive, send, headers, principal, scope)
         elif method == "GET" and headers.get(b"mcp-session-id") is not None:
-            await self.legacy.get(receive, send, headers)
+            await self.legacy.get(receive, send, headers, principal)
         elif method == "DELETE" and headers.get(b"mcp-session-id") is not None:
-            await self.legacy.delete(send, headers)
+            await self.legacy.delete(send, headers, principal)
         else:
             await self._refuse(send, 405, f"Method Not Allowed: {method} needs a 2025 session; send requests as POST", _ALLOW)
 
-    async def post(self, receive: Receive, send: Send, headers: Headers) -> None:
+    async def post(self, receive: Receive, send: Send, headers: Headers, principal: Principal | None, scope: Scope) -> None:
         content_type = headers.get(b"content-type")
         if content_type is None or not content_type.lower().startswith("application/json"):
             await self._refuse(send, 415, "Unsupported Media Type: send Content-Type: application/json")
@@ -142,12 +169,19 @@ class McpApp:
                 self.observer.request("invalid", error.http_status, 0.0)
             await respond_error(send, error.http_status, error)
             return
+        if self.gate is not None:
+            try:
+                client = scope.get("client")
+                await self.gate.admit(principal, message if type(message) is list else (message,), client[0] if client else None)
+            except Refusal as refusal:
+                await self._refused(send, refusal, message)
+                return
         endpoint = self.legacy if _wants_legacy(message, headers) else self.modern
         if self.tracing is not None:
             with self.tracing.request(_method_label(message), message, headers.get(b"traceparent")):
-                await self._observed(endpoint, receive, send, headers, message)
+                await self._observed(endpoint, receive, send, headers, message, principal)
             return
-        await self._observed(endpoint, receive, send, headers, message)
+        await self._observed(endpoint, receive, send, headers, message, principal)
 
     async def _refuse(self, send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         """A transport-level refusal, counted (a spike of 403s or 413s is worth seeing) and answered."""
@@ -155,11 +189,19 @@ class McpApp:
             self.observer.request("invalid", status, 0.0)
         await reject(send, status, message, headers)
 
+    async def _refused(self, send: Send, refusal: Refusal, message: Any = None) -> None:
+        """A security refusal: its status, challenge and JSON-RPC error (with the request's id when there is one)."""
+        if self.observer is not None:
+            self.observer.request(_method_label(message) if message is not None else "invalid", refusal.status, 0.0)
+        request_id = message.get("id") if type(message) is dict else None
+        body = error_bytes(request_id if type(request_id) in (int, str) else None, refusal.error)
+        await respond(send, refusal.status, body, JSON_HEADERS + refusal.headers)
+
     async def _observed(self, endpoint: LegacyEndpoint | ModernEndpoint, receive: Receive, send: Send,
-                        headers: Headers, message: Any) -> None:
+                        headers: Headers, message: Any, principal: Principal | None) -> None:
         observer = self.observer
         if observer is None:
-            await endpoint.post(receive, send, headers, message)
+            await endpoint.post(receive, send, headers, message, principal)
             return
         status = 0
 
@@ -172,7 +214,7 @@ class McpApp:
         started = time.perf_counter()
         observer.inflight(1)
         try:
-            await endpoint.post(receive, recording_send, headers, message)
+            await endpoint.post(receive, recording_send, headers, message, principal)
         finally:
             observer.inflight(-1)
             observer.request(_method_label(message), status, time.perf_counter() - started)
@@ -184,6 +226,8 @@ class McpApp:
                 try:
                     for hook in self.on_startup:
                         await hook()
+                    if self.gate is not None:
+                        await self.gate.start()
                     self._sweeper = asyncio.create_task(self._sweep())
                 except Exception as exc:
                     log.exception("start-up failed")
@@ -211,6 +255,9 @@ class McpApp:
         closer = getattr(self.store, "close", None)
         if closer is not None:
             await closer()
+        if self.gate is not None:
+            with contextlib.suppress(Exception):
+                await self.gate.close()
 
     async def _sweep(self) -> None:
         interval = max(1.0, min(60.0, self.options.session_idle_seconds / 4))

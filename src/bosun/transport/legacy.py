@@ -21,7 +21,9 @@ from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, error_message, result_bytes
 from bosun.protocol.observe import Observer
+from bosun.protocol.principal import Principal
 from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSION, is_legacy, negotiate_legacy
+from bosun.security.gate import Gate
 from bosun.transport.sessions import Session, SessionStore
 from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
 from bosun.transport.wire import JSON_HEADERS, Headers, accepts, reject, respond
@@ -36,8 +38,9 @@ def _session_header(session: Session) -> tuple[tuple[bytes, bytes], ...]:
 
 class LegacyEndpoint:
     def __init__(self, handlers: Handlers, hub: ChangeHub, store: SessionStore, keepalive_seconds: float,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, gate: Gate | None = None) -> None:
         self.observer = observer
+        self.gate = gate
         self.handlers = handlers
         self.table = {**handlers.legacy, "ping": self.ping, "logging/setLevel": self.set_level,
                       "resources/subscribe": self.subscribe, "resources/unsubscribe": self.unsubscribe}
@@ -47,11 +50,11 @@ class LegacyEndpoint:
         self.closing = asyncio.Event()
 
     # POST.
-    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any) -> None:
+    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any, principal: Principal | None = None) -> None:
         if type(message) is dict and message.get("method") == "initialize":
-            await self.initialize(send, headers, message)
+            await self.initialize(send, headers, message, principal)
             return
-        session = await self._session(send, headers)
+        session = await self._session(send, headers, principal)
         if session is None:
             return
         if type(message) is list:
@@ -61,7 +64,7 @@ class LegacyEndpoint:
             if not message:
                 await reject(send, 400, "Invalid Request: empty batch")
                 return
-            await self.batch(receive, send, session, message)
+            await self.batch(receive, send, session, message, principal)
             return
         try:
             kind = classify(message)
@@ -77,7 +80,7 @@ class LegacyEndpoint:
         else:
             reply = Reply(send, receive, _session_header(session), event_prefix=f"{message['id']}", observer=self.observer)
             try:
-                body = await self.run(session, message, reply)
+                body = await self.run(session, message, reply, principal)
                 await reply.finish(200, body)
             except asyncio.CancelledError:
                 if reply.disconnected:
@@ -92,7 +95,7 @@ class LegacyEndpoint:
             finally:
                 reply.close()
 
-    async def initialize(self, send: Send, headers: Headers, message: dict[str, Any]) -> None:
+    async def initialize(self, send: Send, headers: Headers, message: dict[str, Any], principal: Principal | None) -> None:
         params = message.get("params") or {}
         if "id" not in message or type(params) is not dict:
             await reject(send, 400, "Invalid Request: initialize must be a request with params")
@@ -102,7 +105,8 @@ class LegacyEndpoint:
         client_info = params.get("clientInfo")
         try:
             session = await self.store.create(version, capabilities if type(capabilities) is dict else {},
-                                              client_info if type(client_info) is dict else None)
+                                              client_info if type(client_info) is dict else None,
+                                              principal.key if principal is not None else None)
         except McpError as error:
             await reject(send, error.http_status, error.message)
             return
@@ -112,7 +116,7 @@ class LegacyEndpoint:
             result["instructions"] = self.handlers.instructions
         await respond(send, 200, result_bytes(message["id"], result), JSON_HEADERS + _session_header(session))
 
-    async def _session(self, send: Send, headers: Headers) -> Session | None:
+    async def _session(self, send: Send, headers: Headers, principal: Principal | None) -> Session | None:
         session_id = headers.get(b"mcp-session-id")
         if session_id is None:
             await reject(send, 400, "Bad Request: missing Mcp-Session-Id header; send initialize first")
@@ -122,6 +126,11 @@ class LegacyEndpoint:
         except McpError as error:
             await reject(send, error.http_status, error.message)
             return None
+        if session is not None and session.owner != (principal.key if principal is not None else None):
+            # Another principal's session: answered exactly as an unknown one, so session ids cannot be probed.
+            if self.gate is not None:
+                self.gate.session_refused(principal)
+            session = None
         if session is None:
             await reject(send, 404, "Session not found or expired; send initialize to start a new one")
             return None
@@ -131,7 +140,7 @@ class LegacyEndpoint:
             return None
         return session
 
-    async def run(self, session: Session, message: dict[str, Any], reply: Reply) -> bytes:
+    async def run(self, session: Session, message: dict[str, Any], reply: Reply, principal: Principal | None = None) -> bytes:
         """Handle one request; always returns a JSON-RPC response body."""
         request_id = message["id"]
         method = message["method"]
@@ -139,6 +148,7 @@ class LegacyEndpoint:
         handler = self.table.get(method)
         call = Call(request_id, method, params, session.version, False, session.capabilities, reply.message,
                     channel=session, client_info=session.client_info, log_level=session.log_level)
+        call.principal = principal
         session.in_flight[request_id] = asyncio.current_task()  # type: ignore[assignment]
         try:
             if handler is None:
@@ -157,7 +167,7 @@ class LegacyEndpoint:
         finally:
             session.in_flight.pop(request_id, None)
 
-    async def batch(self, receive: Receive, send: Send, session: Session, messages: list[Any]) -> None:
+    async def batch(self, receive: Receive, send: Send, session: Session, messages: list[Any], principal: Principal | None) -> None:
         """2025-03-26 batches: answer every request in the batch, in one JSON array."""
         reply = Reply(send, receive, _session_header(session), event_prefix="batch")
         answers: list[bytes] = []
@@ -174,7 +184,7 @@ class LegacyEndpoint:
             elif kind == "notification":
                 self.notified(session, item)
             else:
-                answers.append(await self.run(session, item, reply))
+                answers.append(await self.run(session, item, reply, principal))
         if not answers:
             await respond(send, 202, b"", _session_header(session))
             return
@@ -218,12 +228,12 @@ class LegacyEndpoint:
         return {}
 
     # GET and DELETE.
-    async def get(self, receive: Receive, send: Send, headers: Headers) -> None:
+    async def get(self, receive: Receive, send: Send, headers: Headers, principal: Principal | None = None) -> None:
         """The session's own stream: list changes and updates of subscribed resources."""
         if not accepts(headers.get(b"accept"), json=False, sse=True):
             await reject(send, 406, "Not Acceptable: GET needs Accept: text/event-stream")
             return
-        session = await self._session(send, headers)
+        session = await self._session(send, headers, principal)
         if session is None:
             return
         if session.stream is not None:
@@ -257,11 +267,13 @@ class LegacyEndpoint:
             if self.observer is not None:
                 self.observer.stream(-1)
 
-    async def delete(self, send: Send, headers: Headers) -> None:
+    async def delete(self, send: Send, headers: Headers, principal: Principal | None = None) -> None:
         session_id = headers.get(b"mcp-session-id")
         if session_id is None:
             await reject(send, 400, "Bad Request: missing Mcp-Session-Id header")
             return
+        if await self._session(send, headers, principal) is None:
+            return  # answered: unknown, expired or someone else's
         try:
             deleted = await self.store.delete(session_id)
         except McpError as error:

@@ -20,6 +20,7 @@ from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, error_bytes, result_bytes
 from bosun.protocol.observe import Observer
+from bosun.protocol.principal import Principal
 from bosun.transport.envelope import validate_envelope, validate_param_headers
 from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
 from bosun.transport.wire import Headers, respond, respond_error
@@ -40,7 +41,7 @@ class ModernEndpoint:
         self.result_meta = {META_SERVER_INFO: handlers.server_info}
         self.closing = asyncio.Event()
 
-    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any) -> None:
+    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any, principal: Principal | None = None) -> None:
         if type(message) is list:
             await respond_error(send, 400, McpError(INVALID_REQUEST, "JSON-RPC batches are not supported in protocol 2026-07-28"))
             return
@@ -73,6 +74,7 @@ class ModernEndpoint:
         reply = Reply(send, receive, observer=self.observer)
         call = Call(request_id, method, params, version, True, capabilities, reply.message,
                     client_info=meta.get(META_CLIENT_INFO), log_level=level if type(level) is str else None)
+        call.principal = principal
         try:
             result = await handler(call)
             if "resultType" not in result:

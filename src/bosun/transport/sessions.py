@@ -29,6 +29,7 @@ class Session:
     version: str
     capabilities: dict[str, Any]
     client_info: dict[str, Any] | None
+    owner: str | None = None  # the principal that opened it; anyone else is told it does not exist
     log_level: str | None = None
     subscriptions: set[str] = field(default_factory=set)
     touched: float = field(default_factory=time.monotonic)
@@ -73,7 +74,8 @@ class Session:
 
 
 class SessionStore(Protocol):
-    async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None) -> Session: ...
+    async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
+                     owner: str | None = None) -> Session: ...
 
     async def get(self, session_id: str) -> Session | None: ...
 
@@ -98,12 +100,14 @@ class MemorySessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None) -> Session:
+    async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
+                     owner: str | None = None) -> Session:
         if len(self._sessions) >= self.max_sessions:
             await self.expire()
             if len(self._sessions) >= self.max_sessions:
                 raise McpError(-32000, "Too many open sessions; try again later", http_status=503)
-        session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, request_timeout=self.request_timeout)
+        session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, owner,
+                          request_timeout=self.request_timeout)
         self._sessions[session.id] = session
         if self.observer is not None:
             self.observer.session(1)

@@ -49,10 +49,12 @@ class RedisSessionStore:
     @staticmethod
     def _record(session: Session) -> bytes:
         return orjson.dumps({"v": session.version, "c": session.capabilities, "i": session.client_info,
-                             "l": session.log_level, "s": sorted(session.subscriptions)})
+                             "o": session.owner, "l": session.log_level, "s": sorted(session.subscriptions)})
 
-    async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None) -> Session:
-        session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, request_timeout=self.request_timeout)
+    async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
+                     owner: str | None = None) -> Session:
+        session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, owner,
+                          request_timeout=self.request_timeout)
         try:
             await self.redis.set(self._key(session.id), self._record(session), ex=max(1, int(self.idle_seconds)))
         except Exception as exc:
@@ -73,7 +75,8 @@ class RedisSessionStore:
         record = orjson.loads(raw)
         session = self._local.get(session_id)
         if session is None:
-            session = Session(session_id, record["v"], record["c"], record["i"], request_timeout=self.request_timeout)
+            session = Session(session_id, record["v"], record["c"], record["i"], record.get("o"),
+                              request_timeout=self.request_timeout)
             self._local[session_id] = session
             if self.observer is not None:
                 self.observer.session(1)

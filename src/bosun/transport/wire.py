@@ -26,6 +26,8 @@ _WANTED = frozenset(
         b"mcp-session-id",
         b"last-event-id",
         b"traceparent",
+        b"authorization",
+        b"x-api-key",
     }
 )
 

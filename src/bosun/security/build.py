@@ -1,0 +1,108 @@
+"""Wiring: the security layer a server's settings ask for, assembled once at start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bosun.app.registry import Registry
+from bosun.protocol.observe import Observer
+from bosun.security.audit import Audit
+from bosun.security.gate import Gate
+from bosun.security.options import SecurityOptions
+from bosun.security.policy import Policy
+from bosun.security.ratelimit import MemoryRateLimiter, RateLimiter
+from bosun.security.verifier import TokenVerifier, VerifierChain
+
+
+class _LazyHttp:
+    """One async HTTP client for keys and introspection, created inside the running event loop on first use."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._client: Any = None
+
+    def _get(self) -> Any:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,
+                                             headers={"user-agent": "bosun-resource-server"})
+        return self._client
+
+    async def get(self, url: str, **kwargs: Any) -> Any:
+        return await self._get().get(url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> Any:
+        return await self._get().post(url, **kwargs)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+class _ClosingChain(VerifierChain):
+    def __init__(self, verifiers: list[TokenVerifier], http: _LazyHttp) -> None:
+        super().__init__(verifiers)
+        self.http = http
+
+    async def start(self) -> None:
+        import asyncio
+
+        for verifier in self.verifiers:
+            keys = getattr(verifier, "keys", None)
+            if keys is not None and getattr(keys, "remote", False):
+                # Fetch signing keys now, in the background, so the first caller need not wait for them.
+                self._warm = asyncio.create_task(_quietly(keys.refresh()))
+        await super().start()
+
+    async def close(self) -> None:
+        await super().close()
+        await self.http.aclose()
+
+
+async def _quietly(work: Any) -> None:
+    try:
+        await work
+    except Exception:  # the failure is logged where it happens; the next request retries
+        return
+
+
+def build_verifier(options: SecurityOptions, observer: Observer | None) -> TokenVerifier | None:
+    if not options.enabled:
+        return None
+    event = observer.security_event if observer is not None else None
+    http = _LazyHttp(options.http_timeout_seconds)
+    verifiers: list[TokenVerifier] = []
+    if options.api_keys_file:
+        from bosun.security.apikeys import ApiKeyVerifier
+
+        verifiers.append(ApiKeyVerifier(options.api_keys_file))
+    if options.issuer and (options.jwks_url or options.public_keys or not options.introspection_url):
+        from bosun.security.jwks import KeySet
+        from bosun.security.jwt_verifier import JwtVerifier
+
+        keys = KeySet(options.jwks_url, options.issuer, http, options.jwks_cache_seconds, options.jwks_min_refresh_seconds,
+                      options.public_keys, event)
+        verifiers.append(JwtVerifier(keys, options.issuer, options.audiences, options.algorithms, options.leeway_seconds))
+    if options.introspection_url:
+        from bosun.security.introspection import IntrospectionVerifier
+
+        assert options.client_id is not None and options.client_secret is not None
+        verifiers.append(IntrospectionVerifier(options.introspection_url, options.client_id, options.client_secret, http,
+                                               options.audiences, options.issuer, options.introspection_cache_seconds))
+    return _ClosingChain(verifiers, http)
+
+
+def build_gate(options: SecurityOptions, registry: Registry, observer: Observer | None, redis_url: str,
+               namespace: str) -> Gate:
+    policy = Policy(registry, options.required_scopes, options.hide_unauthorized, options.scopes_supported)
+    # Always there (a tool registered later may bring a limit); it is only asked when a bucket applies.
+    limiter: RateLimiter
+    if redis_url:
+        from bosun.security.ratelimit_redis import RedisRateLimiter
+
+        limiter = RedisRateLimiter(redis_url, namespace, observer.security_event if observer is not None else None)
+    else:
+        limiter = MemoryRateLimiter()
+    audit = Audit(bool(options.audit), options.audit_arguments)
+    return Gate(options, build_verifier(options, observer), policy, limiter, audit, observer)

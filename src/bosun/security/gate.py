@@ -1,0 +1,157 @@
+"""The security layer as the transport sees it: who is calling, may they, and how often.
+
+`authenticate` runs before the body is read (an unauthenticated client costs a
+header lookup, not a 4 MiB read); `admit` runs on the decoded JSON-RPC messages
+(scopes per operation, then rate limits). Each raises `Refusal`, which the
+transport answers with the status, challenge and JSON-RPC error it carries;
+every refusal is counted by reason and written to the audit trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bosun.protocol.observe import Observer
+from bosun.protocol.principal import Principal
+from bosun.security.audit import Audit
+from bosun.security.challenge import Challenges, Refusal
+from bosun.security.options import RateLimit, SecurityOptions
+from bosun.security.policy import Policy, target_of
+from bosun.security.ratelimit import Bucket, RateLimiter
+from bosun.security.verifier import InvalidToken, TokenVerifier, VerifierUnavailable
+
+_MAX_TOKEN = 16_384
+
+
+class Gate:
+    def __init__(self, options: SecurityOptions, verifier: TokenVerifier | None, policy: Policy,
+                 limiter: RateLimiter | None, audit: Audit, observer: Observer | None = None) -> None:
+        self.enabled = options.enabled and verifier is not None
+        self.options = options
+        self.verifier = verifier
+        self.policy = policy
+        self.limiter = limiter
+        self.rate: RateLimit | None = options.rate_limit
+        self.audit = audit
+        self.observer = observer
+        self.challenges = Challenges(options, policy.challenge_scopes)
+        self._tool_limits: dict[str, RateLimit] = {}
+
+    async def authenticate(self, authorization: str | None, api_key: str | None) -> Principal | None:
+        """The caller, or None when the server runs open; raises `Refusal` (401, or 503 if no one can vouch)."""
+        if not self.enabled:
+            return None
+        token = None
+        if authorization is not None:
+            scheme, _, value = authorization.partition(" ")
+            token = value.strip()
+            if scheme.lower() != "bearer" or not token or " " in token:
+                raise self.refuse(self.challenges.invalid("The Authorization header must be 'Bearer <token>'"))
+        elif api_key is not None:
+            token = api_key.strip()
+        if not token:
+            raise self.refuse(self.challenges.missing())
+        if len(token) > _MAX_TOKEN:
+            raise self.refuse(self.challenges.invalid("The access token is too long"))
+        assert self.verifier is not None
+        try:
+            return await self.verifier.verify(token)
+        except InvalidToken as exc:
+            raise self.refuse(self.challenges.invalid(str(exc))) from None
+        except VerifierUnavailable as exc:
+            raise self.refuse(self.challenges.unavailable(str(exc))) from None
+
+    async def admit(self, principal: Principal | None, messages: Sequence[Any], peer: str | None) -> None:
+        """Check scopes for every request in `messages`, then charge the rate limits; raise `Refusal` if either says no."""
+        if self.enabled and principal is not None:
+            needed: frozenset[str] = frozenset()
+            refused: list[str] = []
+            for message in messages:
+                method, params = _method(message)
+                if method is None:
+                    continue
+                scopes = self.policy.required(method, params)
+                if scopes and not scopes <= principal.scopes:
+                    needed |= scopes
+                    target = target_of(method, params)
+                    refused.append(f"{method} {target}" if target else method)
+            if refused:
+                first = messages[0] if len(messages) == 1 else None
+                method, params = _method(first) if first is not None else ("batch", None)
+                raise self.refuse(self.challenges.insufficient(needed, ", ".join(refused[:3])), principal,
+                                  method, target_of(method or "", params))
+        if self.limiter is None:
+            return
+        buckets = self._buckets(principal, messages, peer)
+        if not buckets:
+            return
+        wait = await self.limiter.acquire(buckets)
+        if wait > 0:
+            method, params = _method(messages[0]) if len(messages) == 1 else ("batch", None)
+            raise self.refuse(self.challenges.rate_limited(wait), principal, method, target_of(method or "", params))
+
+    def _buckets(self, principal: Principal | None, messages: Sequence[Any], peer: str | None) -> list[Bucket]:
+        who = principal.key if principal is not None else f"peer#{peer or '-'}"
+        buckets: list[Bucket] = []
+        requests = 0
+        tools: dict[str, int] = {}
+        for message in messages:
+            method, params = _method(message)
+            if method is None:
+                continue
+            requests += 1
+            if method == "tools/call":
+                name = target_of(method, params)
+                if name is not None:
+                    tools[name] = tools.get(name, 0) + 1
+        if self.rate is not None and requests:
+            buckets.append((f"p:{who}", self.rate, requests))
+        for name, count in tools.items():
+            limit = self._tool_limit(name)
+            if limit is not None:
+                buckets.append((f"t:{name}:{who}", limit, count))
+        return buckets
+
+    def _tool_limit(self, name: str) -> RateLimit | None:
+        tool = self.policy.registry.tools.get(name)
+        if tool is None or tool.rate_limit is None:
+            return None
+        limit = self._tool_limits.get(tool.rate_limit)
+        if limit is None:
+            limit = self._tool_limits[tool.rate_limit] = RateLimit.parse(tool.rate_limit)
+        return limit
+
+    def refuse(self, refusal: Refusal, principal: Principal | None = None, method: str | None = None,
+               target: str | None = None) -> Refusal:
+        """Count and audit a refusal, and hand it back to be raised."""
+        if self.observer is not None:
+            self.observer.refusal(refusal.reason, refusal.status)
+        self.audit.record(principal, method or "-", target, f"refused:{refusal.reason}", 0.0)
+        return refusal
+
+    def session_refused(self, principal: Principal | None) -> None:
+        """A session presented by someone other than its owner: counted and audited (the transport answers 404)."""
+        if self.observer is not None:
+            self.observer.refusal("session_owner", 404)
+        self.audit.record(principal, "-", None, "refused:session_owner", 0.0)
+
+    async def start(self) -> None:
+        if self.verifier is not None:
+            await self.verifier.start()
+
+    async def close(self) -> None:
+        if self.verifier is not None:
+            await self.verifier.close()
+        if self.limiter is not None:
+            await self.limiter.close()
+
+
+def _method(message: Any) -> tuple[str | None, Any]:
+    """(method, params) of a request; (None, None) for notifications, responses and anything malformed."""
+    if type(message) is not dict:
+        return None, None
+    method = message.get("method")
+    if type(method) is not str or "id" not in message:
+        return None, None
+    return method, message.get("params")
