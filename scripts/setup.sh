@@ -25,7 +25,7 @@ if [ "$profile" = dev ]; then
   fi
   # shellcheck source=scripts/node.sh
   . scripts/node.sh
-  for dir in tests/clients/ts conformance deploy/validate; do
+  for dir in tests/clients/ts tests/oidc conformance deploy/validate; do
     [ -f "$dir/package-lock.json" ] || continue
     lock_digest=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
     if [ "$(cat "$dir/node_modules/.bosun-installed" 2>/dev/null)" != "$lock_digest" ]; then

@@ -33,12 +33,14 @@ class Running:
 
 
 def start_server(target: str, *, host: str = "127.0.0.1", env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> Running:
-    port = free_port()
+                 args: list[str] | None = None, port: int | None = None, log: Path | None = None) -> Running:
+    """`bosun serve TARGET` on a free port; its stderr (the JSON logs) goes to `log` when given."""
+    port = port or free_port()
     process = subprocess.Popen(
         [BOSUN, "serve", target, "--host", host, "--port", str(port), "--log-level", "warning", *(args or [])],
         cwd=ROOT,
         env={**os.environ, "BOSUN_DRAIN_SECONDS": "0", **(env or {})},
+        stderr=log.open("ab") if log is not None else None,
     )
     url = f"http://127.0.0.1:{port}/mcp"
     deadline = time.monotonic() + 20

@@ -3,7 +3,7 @@
 //   node tests/oidc/provider.mjs CONFIG.json
 //
 // CONFIG.json: {"port", "issuer", "keys", "resources": {uri: {"scope", "ttl"}}, "clients": [...]}
-// (see tests/oidc/check_provider.py for an example). Prints exactly one line `ready <port>` on
+// (tests/oidc.py writes one). Prints exactly one line `ready <port>` on
 // stdout once listening; everything else (oidc-provider notices included) goes to stderr.
 
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
