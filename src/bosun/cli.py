@@ -5,6 +5,8 @@
     bosun check [TARGET]   preflight: configuration, TLS trust store, the target's readiness checks
     bosun config           print the effective configuration, secrets redacted, with each value's source
     bosun db upgrade|current|downgrade TARGET   run the server's migrations (safe from many pods at once)
+    bosun apikey create NAME [--scopes S]      mint an API key: prints the key once, and the line for the keys file
+    bosun apikey hash                           read a key on stdin, print its stored form
 
 Exit codes: 0 fine; 1 a check or probe failed; 2 invalid configuration or target.
 """
@@ -157,6 +159,28 @@ def database(args: argparse.Namespace) -> int:
     return 0
 
 
+def apikey(args: argparse.Namespace) -> int:
+    from bosun.security.apikeys import hash_key, new_key
+
+    if args.action == "hash":
+        key = sys.stdin.readline().strip()
+        if not key:
+            print("bosun apikey hash: give the key on standard input", file=sys.stderr)
+            return 2
+        print(hash_key(key))
+        return 0
+    if not args.name or any(char.isspace() or char == "#" for char in args.name):
+        print("bosun apikey create: NAME is required and may not contain spaces or '#'", file=sys.stderr)
+        return 2
+    key = new_key()
+    scopes = " ".join((args.scopes or "").replace(",", " ").split())
+    print(f"key: {key}")
+    print(f"line: {args.name} {hash_key(key)} {scopes}".rstrip())
+    print("Give the key to the client now; it is not stored anywhere. Add the line to BOSUN_AUTH_API_KEYS_FILE.",
+          file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bosun", description="A production runtime for MCP servers.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -180,8 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     db.add_argument("action", choices=["upgrade", "current", "downgrade"])
     db.add_argument("target", help="the server whose migrations to run")
     db.add_argument("revision", nargs="?", help="target revision (upgrade: head; downgrade: -1)")
+    keys = commands.add_parser("apikey", help="API keys: create one (printed once) or hash one for the keys file")
+    keys.add_argument("action", choices=["create", "hash"])
+    keys.add_argument("name", nargs="?", help="the key's name (create): who holds it, as the audit trail will show")
+    keys.add_argument("--scopes", help="space- or comma-separated scopes the key grants")
     args = parser.parse_args(argv)
-    handlers = {"serve": serve, "healthcheck": healthcheck, "check": check, "config": show_config, "db": database}
+    handlers = {"serve": serve, "healthcheck": healthcheck, "check": check, "config": show_config, "db": database,
+                "apikey": apikey}
     return handlers[args.command](args)
 
 
