@@ -16,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,25 @@ def free_port() -> int:
 
 
 def spawn(target: Target, port: int) -> subprocess.Popen[bytes]:
+    """Start the server; its logs go to a file (a pipe nobody reads would stall a server that logs per call)."""
     command = [str(target.python), "-m", "uvicorn", target.module, "--app-dir", str(BENCH / "servers"),
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
                "--no-access-log", "--log-level", target.log_level]
-    return subprocess.Popen(command, env={**os.environ, **target.env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, **target.env}
+    if target.authenticated:
+        from auth import server_env
+
+        env.update(server_env())
+    log = tempfile.NamedTemporaryFile(prefix=f"bench-{target.name}-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    process.log_path = log.name  # type: ignore[attr-defined]
+    log.close()
+    return process
+
+
+def _log_tail(process: subprocess.Popen[bytes]) -> str:
+    path = getattr(process, "log_path", None)
+    return Path(path).read_text(errors="replace")[-500:] if path else ""
 
 
 def wait_for_call(target: Target, port: int, process: subprocess.Popen[bytes], started: float) -> float:
@@ -43,7 +59,7 @@ def wait_for_call(target: Target, port: int, process: subprocess.Popen[bytes], s
     deadline = started + 30
     while time.perf_counter() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{target.name} exited: {process.stderr.read().decode()[-500:] if process.stderr else ''}")
+            raise RuntimeError(f"{target.name} exited: {_log_tail(process)}")
         try:
             headers, body = prepare(target, port)
             verify(target, port, headers, body)
@@ -67,6 +83,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(10)
     except subprocess.TimeoutExpired:
         process.kill()
+    path = getattr(process, "log_path", None)
+    if path:
+        Path(path).unlink(missing_ok=True)
 
 
 def seed_notes() -> None:
@@ -117,8 +136,17 @@ def measure(target: Target, connections: list[int], duration: float, cold_runs: 
             loads[str(count)] = run_wrk(port, header_sets, body, count, duration)
     finally:
         stop(process)
-    return {"name": target.name, "note": target.note, "cold_start_s": statistics.median(colds), "idle_rss_mb": rss,
+    return {"name": target.name, "note": target.note, "cold_start_s": statistics.median(colds) if colds else None, "idle_rss_mb": rss,
             "load": loads}
+
+
+def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One server's result: the first round's cold start and memory, the median round's load per connection count."""
+    result = dict(runs[0])
+    result["load"] = {count: sorted((run["load"][count] for run in runs), key=lambda load: load["rps"])[len(runs) // 2]
+                      for count in runs[0]["load"]}
+    result["rounds"] = len(runs)
+    return result
 
 
 def main() -> int:
@@ -127,19 +155,29 @@ def main() -> int:
     parser.add_argument("--connections", default="1,16,64")
     parser.add_argument("--only", default="", help="comma-separated target names")
     parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="measure every server this many times, interleaved; report medians")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     connections = [int(item) for item in args.connections.split(",")]
     wanted = {name for name in args.only.split(",") if name}
-    results = []
+    targets = []
     for target in all_targets():
         if wanted and target.name not in wanted:
             continue
         if not target.python.exists():
             print(f"skip {target.name}: {target.python} missing (run bench/setup.sh)", file=sys.stderr)
             continue
-        print(f"measuring {target.name} ...", file=sys.stderr, flush=True)
-        results.append(measure(target, connections, args.duration, args.cold_runs))
+        targets.append(target)
+    # Rounds interleave the servers, so a slow minute on a shared machine hits all of them alike;
+    # each server's throughput is the median over the rounds.
+    rounds: list[list[dict[str, Any]]] = []
+    for number in range(args.rounds):
+        measured = []
+        for target in targets:
+            print(f"measuring {target.name} (round {number + 1}/{args.rounds}) ...", file=sys.stderr, flush=True)
+            measured.append(measure(target, connections, args.duration, args.cold_runs if number == 0 else 0))
+        rounds.append(measured)
+    results = [_median_of(list(runs)) for runs in zip(*rounds, strict=True)]
     print_report(results, connections)
     if args.json:
         args.json.write_text(json.dumps({"connections": connections, "duration_s": args.duration, "results": results}, indent=2))

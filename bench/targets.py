@@ -26,6 +26,7 @@ class Target:
     log_level: str = "warning"
     call: tuple[str, dict[str, Any]] = ("echo", {"text": "hi"})
     prepare_database: bool = False
+    authenticated: bool = False  # sends the bench JWT; the server trusts the bench key (bench/auth.py)
 
 
 def all_targets() -> list[Target]:
@@ -34,10 +35,15 @@ def all_targets() -> list[Target]:
     fastmcp = BENCH / ".venvs" / "fastmcp" / "bin" / "python"
     return [
         Target("bare", project, "bare_app:app", "modern", note="orjson ASGI handler, the ceiling"),
-        Target("bosun", project, "bosun_app:app", "modern", {"LOG_LEVEL": "INFO"},
-               "2026-07-28 stateless; metrics on, logs at INFO (the defaults)", "info"),
-        Target("bosun-session", project, "bosun_app:app", "session", {"LOG_LEVEL": "INFO"},
-               "2025-11-25 session; metrics on, logs at INFO", "info"),
+        Target("bosun", project, "bosun_app:app", "modern", {"LOG_LEVEL": "INFO", "BENCH_LOGGING": "json"},
+               "2026-07-28 stateless; metrics on, JSON logs at INFO (the defaults), no authentication", "info"),
+        Target("bosun-session", project, "bosun_app:app", "session", {"LOG_LEVEL": "INFO", "BENCH_LOGGING": "json"},
+               "2025-11-25 session; metrics on, JSON logs at INFO, no authentication", "info"),
+        Target("bosun-jwt", project, "bosun_app:app", "modern", {"LOG_LEVEL": "INFO", "BENCH_LOGGING": "json"},
+               "2026-07-28 with a JWT (RS256): verified, scope-checked, one audit record per call as a JSON log line",
+               "info", authenticated=True),
+        Target("bosun-jwt-session", project, "bosun_app:app", "session", {"LOG_LEVEL": "INFO", "BENCH_LOGGING": "json"},
+               "2025-11-25 session with a JWT and the audit trail", "info", authenticated=True),
         Target("bosun-no-metrics", project, "bosun_app:app", "modern", {"BOSUN_METRICS_ENABLED": "false"},
                "2026-07-28 stateless; metrics off"),
         Target("sdk-modern", sdk, "sdk_app:app", "modern", {"BENCH_SDK_MODE": "default"}, "mcp 2.3.0, 2026-07-28 request"),
@@ -93,6 +99,15 @@ def result_of(text: str) -> dict[str, Any]:
 
 def prepare(target: Target, port: int) -> tuple[dict[str, str], dict[str, Any]]:
     """Do any set-up the flow needs; return the headers and body every load request sends."""
+    if target.authenticated:
+        from auth import bearer
+
+        headers, body = _prepare(target, port, bearer())
+        return {**headers, **bearer()}, body
+    return _prepare(target, port, {})
+
+
+def _prepare(target: Target, port: int, credentials: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
     if target.flow == "modern":
         headers = {"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": target.call[0]}
         return headers, modern_body(target.call)
@@ -100,11 +115,11 @@ def prepare(target: Target, port: int) -> tuple[dict[str, str], dict[str, Any]]:
         return {"MCP-Protocol-Version": LEGACY}, call_body()
     init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}
-    status, headers, text = post(port, init, {})
+    status, headers, text = post(port, init, credentials)
     if status != 200 or "mcp-session-id" not in headers:
         raise RuntimeError(f"{target.name}: initialize failed: {status} {text[:200]}")
     session = {"Mcp-Session-Id": headers["mcp-session-id"], "MCP-Protocol-Version": LEGACY}
-    post(port, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    post(port, {"jsonrpc": "2.0", "method": "notifications/initialized"}, {**session, **credentials})
     return session, call_body()
 
 

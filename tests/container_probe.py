@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,7 +22,12 @@ def podman(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 async def use_it(url: str) -> dict[str, object]:
-    async with Client(url + "/mcp", mode="auto") as client:
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    key = os.environ["BOSUN_TEST_API_KEY"]
+    http = httpx2.AsyncClient(headers={"authorization": f"Bearer {key}"}, timeout=30)
+    async with http, Client(streamable_http_client(url + "/mcp", http_client=http), mode="auto") as client:
         tools = [tool.name for tool in (await client.list_tools()).tools]
         added = (await client.call_tool("add_note", {"title": "Container", "body": "runs read-only", "tags": ["ci"]})).structured_content
         found = (await client.call_tool("search_notes", {"query": "read-only"})).structured_content
@@ -41,6 +47,8 @@ def main(base: str, container: str, size: int) -> int:
         print(podman("logs", container).stderr[-2000:])
         return 1
     health = podman("healthcheck", "run", container)
+    anonymous = httpx.post(base + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                           headers={"accept": "application/json, text/event-stream"}, timeout=5)
     session = asyncio.run(use_it(base))
     metrics = httpx.get(base + "/metrics", timeout=5).text
     started = time.monotonic()
@@ -57,10 +65,11 @@ def main(base: str, container: str, size: int) -> int:
         "stop_seconds": round(stopped, 2),
         "exit_code": state["ExitCode"],
         "user": podman("image", "inspect", "--format", "{{.Config.User}}", "localhost/bosun:ci").stdout.strip(),
+        "anonymous_status": anonymous.status_code,
     }
     print(json.dumps(summary))
     ok = (health.returncode == 0 and summary["search_hits"] >= 1 and summary["metrics_ok"] and summary["exit_code"] == 0
-          and stopped < 40 and "search_notes" in session["tools"])  # type: ignore[operator]
+          and stopped < 40 and "search_notes" in session["tools"] and anonymous.status_code == 401)  # type: ignore[operator]
     return 0 if ok else 1
 
 

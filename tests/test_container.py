@@ -20,3 +20,4 @@ def test_image_builds_runs_hardened_serves_and_stops_cleanly() -> None:
     assert summary["metrics_ok"]
     assert summary["exit_code"] == 0 and summary["stop_seconds"] < 40  # SIGTERM through tini, drained, exit 0
     assert summary["user"] == "10001:10001"
+    assert summary["anonymous_status"] == 401  # listening on 0.0.0.0: authenticated (an API key from a mounted secret)

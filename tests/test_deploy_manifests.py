@@ -78,6 +78,12 @@ def test_production_deployment_is_hardened_and_probed_right() -> None:
     assert one(objects, "ServiceAccount")["automountServiceAccountToken"] is False
     assert not [o for o in objects if o["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
     assert not [o for o in objects if o["kind"] == "Secret"]  # production secrets come from a secret manager
+    # Bound to 0.0.0.0, so it must authenticate (the server refuses to start open off loopback).
+    assert config["BOSUN_HOST"] == "0.0.0.0" and config.get("BOSUN_AUTH") != "none"
+    assert config["BOSUN_AUTH_ISSUER"].startswith("https://") and config["BOSUN_RESOURCE_URL"].startswith("https://")
+    assert config["BOSUN_AUTH_API_KEYS_FILE"].startswith("/run/secrets/bosun/")
+    egress = one(objects, "NetworkPolicy", "bosun-egress")["spec"]["egress"]
+    assert any(port["port"] == 443 for rule in egress for port in rule["ports"])  # the issuer's keys
 
 
 def test_autoscaling_disruption_and_mesh_policy() -> None:
@@ -154,3 +160,5 @@ def test_compose_gates_start_order_and_hardens_every_service() -> None:
         assert not any("DATABASE_URL" in key or "PASSWORD" in key for key in services[name]["environment"]), name
         assert "database_url" in services[name]["secrets"]
     assert all(":" in service["image"] and not service["image"].endswith(":latest") for service in services.values())
+    server = services["server"]
+    assert server["environment"]["BOSUN_AUTH_API_KEYS_FILE"] == "/run/secrets/api_keys" and "api_keys" in server["secrets"]

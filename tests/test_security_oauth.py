@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from authserver import OidcProvider, auth_env
-from conftest import MODERN, Running, free_port, modern_call, modern_headers, start_server, stop_server
+from conftest import MODERN, Running, free_port, modern_headers, start_server, stop_server
 
 LEGACY_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 

@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     rate_limit: str = ""
     audit: bool | None = None  # default: on exactly when authentication is
     audit_arguments: bool = False
+    audit_log: str = "stderr"
 
     def database_url_or_default(self) -> str:
         """DATABASE_URL, or an SQLite file in the data directory (the embedded default)."""
@@ -197,7 +198,7 @@ class Settings(BaseSettings):
             resource_documentation=self.resource_documentation or None,
             resource_policy_uri=self.resource_policy_uri or None, resource_tos_uri=self.resource_tos_uri or None,
             rate_limit=RateLimit.parse(self.rate_limit) if self.rate_limit else None,
-            audit=self.audit, audit_arguments=self.audit_arguments,
+            audit=self.audit, audit_arguments=self.audit_arguments, audit_log=self.audit_log,
         )
         try:
             return resolve_security(wanted, self.host, self.port, self.path, explicitly_open=self.auth == "none")

@@ -32,6 +32,22 @@ def trust_store() -> tuple[bool, str]:
     return True, f"{count} CA certificates (cafile={paths.cafile}, capath={paths.capath})"
 
 
+def authentication(settings: Settings) -> tuple[bool, str, str]:
+    """Whether the security settings hold together, and what the server will accept."""
+    from bosun.config import ConfigError
+
+    try:
+        options = settings.security_options()
+    except ConfigError as exc:
+        return False, "authentication", str(exc)
+    if not options.enabled:
+        where = "on purpose (BOSUN_AUTH=none)" if options.open_on_purpose else f"on loopback ({settings.host})"
+        return True, "authentication", f"off: serving open {where}"
+    kinds = [name for name, on in (("JWT", options.issuer and (options.jwks_url or options.public_keys or not options.introspection_url)),
+                                   ("introspection", options.introspection_url), ("API keys", options.api_keys_file)) if on]
+    return True, "authentication", f"{', '.join(kinds)}; resource {options.resource or '-'}"
+
+
 async def _dependencies(target: str, settings: Settings) -> list[tuple[bool, str, str]]:
     from bosun.loader import load_target
     from bosun.server import Server
@@ -58,6 +74,7 @@ async def _dependencies(target: str, settings: Settings) -> list[tuple[bool, str
 
 def run_preflight(settings: Settings, target: str | None) -> int:
     lines: list[tuple[bool, str, str]] = [(True, "configuration", f"valid ({settings.environment})")]
+    lines.append(authentication(settings))
     ok, detail = trust_store()
     lines.append((ok, "tls trust store", detail))
     if target:

@@ -1,27 +1,44 @@
 """The audit trail: one structured record per tools/call, resources/read and prompts/get, and per refusal.
 
-Records go to their own logger, `bosun.audit`, so operators can route them
-apart from the application's logs (a separate handler, file or collector) or
-switch them off with BOSUN_AUDIT=false. Each record says when, which request,
-who (principal, client, issuer, how they authenticated), what (method and
-target), how it went and how long it took. Arguments are included only with
-BOSUN_AUDIT_ARGUMENTS=true, and then with values under secret-looking names
-replaced and secret-looking strings redacted. Tokens are never recorded.
+Each record says when, which request, who (principal, client, issuer, how they
+authenticated), what (method and target), how it went and how long it took.
+Arguments are included only with BOSUN_AUDIT_ARGUMENTS=true, and then with values
+under secret-looking names masked and secret-looking strings redacted. Tokens are
+never recorded.
+
+Records are JSON lines marked `"logger": "bosun.audit"`, written apart from the
+application's logs so operators can ship them separately (BOSUN_AUDIT_LOG):
+
+* `stderr` (default) or `stdout`: the container's log stream, one line per record;
+* a file path: appended to (a sidecar or node agent tails it);
+* `logging`: through Python's `logging.getLogger("bosun.audit")`, for custom handlers.
+
+The stream and file sinks are on the request path, so they are built for it: a
+record is serialized once with orjson and buffered, and the buffer is written
+with one system call per event-loop turn (at most 50 ms later), not one per record.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
+import os
 import re
-from typing import Any
+import time
+from typing import Any, Protocol
 
-from bosun.ops.logs import redact
+import orjson
+
+from bosun.ops.logs import redact, request_id
 from bosun.protocol.principal import Principal
 
 audit_log = logging.getLogger("bosun.audit")
 _SECRET_NAME = re.compile(r"(?i)pass(word|wd|phrase)?|secret|token|api[_-]?key|credential|authorization|private[_-]?key|cookie")
 _MAX_DEPTH = 6
 _MAX_STRING = 1024
+_FLUSH_SECONDS = 0.05
+_FLUSH_BYTES = 64 * 1024
 
 
 def scrub(value: Any, depth: int = 0) -> Any:
@@ -38,29 +55,106 @@ def scrub(value: Any, depth: int = 0) -> Any:
     return value
 
 
+class Sink(Protocol):
+    def write(self, entry: dict[str, Any]) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class LoggingSink:
+    """Through `logging`: slower, but any handler an operator configures applies."""
+
+    def __init__(self) -> None:
+        if audit_log.level == logging.NOTSET:
+            audit_log.setLevel(logging.INFO)  # the trail does not depend on LOG_LEVEL
+
+    def write(self, entry: dict[str, Any]) -> None:
+        audit_log.info("audit %s %s %s", entry["method"], entry["target"] or "-", entry["outcome"], extra={"audit": entry})
+
+    def flush(self) -> None:
+        return None
+
+
+class StreamSink:
+    """JSON lines to a file descriptor, buffered and written once per event-loop turn."""
+
+    def __init__(self, destination: str) -> None:
+        if destination in ("stderr", "stdout"):
+            self.fd = 2 if destination == "stderr" else 1
+        else:
+            self.fd = os.open(destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._buffer: list[bytes] = []
+        self._size = 0
+        self._scheduled = False
+        self._second = -1
+        self._stamp = ""
+        atexit.register(self.flush)
+
+    def write(self, entry: dict[str, Any]) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        line = {"ts": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "info", "logger": "bosun.audit",
+                "msg": f"audit {entry['method']} {entry['target'] or '-'} {entry['outcome']}"}
+        rid = request_id.get()
+        if rid is not None:
+            line["request_id"] = rid
+        line["audit"] = entry
+        data = orjson.dumps(line, default=str) + b"\n"
+        self._buffer.append(data)
+        self._size += len(data)
+        if self._size >= _FLUSH_BYTES:
+            self.flush()
+        elif not self._scheduled:
+            try:
+                asyncio.get_running_loop().call_later(_FLUSH_SECONDS, self.flush)
+                self._scheduled = True
+            except RuntimeError:
+                self.flush()  # no event loop (a CLI, a test): write now
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._buffer:
+            return
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        self._size = 0
+        try:
+            while data:
+                written = os.write(self.fd, data)
+                data = data[written:]
+        except BlockingIOError:
+            return  # a full non-blocking pipe: drop rather than stall the event loop
+        except OSError:
+            return
+
+
 class Audit:
-    """Writes audit records; `enabled` False makes every call a no-op."""
+    """Writes audit records; with `enabled` False every call is a no-op."""
 
-    __slots__ = ("enabled", "arguments")
+    __slots__ = ("enabled", "arguments", "sink")
 
-    def __init__(self, enabled: bool = True, arguments: bool = False) -> None:
+    def __init__(self, enabled: bool = True, arguments: bool = False, destination: str = "stderr") -> None:
         self.enabled = enabled
         self.arguments = arguments
-        if enabled and audit_log.level == logging.NOTSET:
-            audit_log.setLevel(logging.INFO)  # the trail does not depend on LOG_LEVEL; set the logger's level to change it
+        self.sink: Sink | None = None
+        if enabled:
+            self.sink = LoggingSink() if destination == "logging" else StreamSink(destination)
 
     def record(self, principal: Principal | None, method: str, target: str | None, outcome: str, seconds: float,
                request_id: Any = None, arguments: Any = None, peer: str | None = None) -> None:
-        if not self.enabled:
+        if self.sink is None:
             return
+        if target is not None and (len(target) > 512 or "=" in target or "@" in target):
+            target = redact(target[:512])  # a URI may carry credentials in its query or userinfo
         entry: dict[str, Any] = {
-            "event": "mcp.audit",
             "principal": principal.key if principal is not None else None,
             "client_id": principal.client_id if principal is not None else None,
             "issuer": principal.issuer if principal is not None else None,
             "auth": principal.method if principal is not None else None,
             "method": method,
-            "target": target if target is None or len(target) <= 512 else target[:512],
+            "target": target,
             "outcome": outcome,
             "duration_ms": round(seconds * 1000, 3),
             "jsonrpc_id": request_id if type(request_id) in (int, str) else None,
@@ -69,4 +163,8 @@ class Audit:
             entry["peer"] = peer
         if self.arguments and arguments is not None:
             entry["arguments"] = scrub(arguments)
-        audit_log.info("audit %s %s %s", method, target or "-", outcome, extra={"audit": entry})
+        self.sink.write(entry)
+
+    def flush(self) -> None:
+        if self.sink is not None:
+            self.sink.flush()

@@ -141,6 +141,7 @@ class Gate:
             await self.verifier.start()
 
     async def close(self) -> None:
+        self.audit.flush()
         if self.verifier is not None:
             await self.verifier.close()
         if self.limiter is not None:

@@ -83,6 +83,7 @@ class SecurityOptions:
     rate_limit: RateLimit | None = None
     audit: bool | None = None  # None: on exactly when authentication is
     audit_arguments: bool = False
+    audit_log: str = "stderr"  # stderr, stdout, a file path, or logging
 
     @property
     def oauth(self) -> bool:
