@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-_PAIRS = [("bosun-jwt", "bosun"), ("bosun-jwt-session", "bosun-session"), ("bosun", "sdk-modern"), ("bosun", "sdk-stateless-json"), ("bosun", "fastmcp"), ("bosun", "sdk-fast"),
+_PAIRS = [("bosun-jwt", "bosun"), ("bosun-jwt-session", "bosun-session"),
+          ("bosun", "sdk-modern"), ("bosun", "sdk-stateless-json"), ("bosun", "fastmcp"), ("bosun", "sdk-fast"),
           ("bosun-session", "sdk-stateful"), ("bosun-session", "sdk-session-json"), ("bosun-session", "fastmcp")]
 _SDK = ("sdk-modern", "sdk-session-json", "sdk-stateful", "sdk-stateless-json")
 
@@ -31,7 +32,7 @@ def print_report(results: list[dict[str, Any]], connections: list[int]) -> None:
         for ours, peer in _PAIRS:
             if ours in by_name and peer in by_name:
                 ratio = by_name[ours]["load"][key]["rps"] / by_name[peer]["load"][key]["rps"]
-                print(f"- {ours} / {peer}: {ratio:.1f}x")
+                print(f"- {ours} / {peer}: {ratio:.2f}x")
         by_name.pop("sdk-fast", None)
     print("\n## start-up and memory\n")
     print("| server | cold start to first tools/call (s) | idle RSS (MB) | notes |")

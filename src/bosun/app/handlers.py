@@ -85,7 +85,7 @@ class Handlers:
         self.page_size = page_size
         shared: dict[str, Handler] = {
             "tools/list": self.list_tools,
-            "tools/call": self._audited(self.call_tool, "name"),
+            "tools/call": self.call_tool,  # audited together with its metrics, in _measured_call
             "resources/list": self.list_resources,
             "resources/templates/list": self.list_templates,
             "resources/read": self._audited(self.read_resource, "uri"),
@@ -208,26 +208,44 @@ class Handlers:
     async def call_tool(self, call: Call) -> dict[str, Any]:
         name = call.params.get("name")
         tool = self.registry.tools.get(name) if type(name) is str else None
-        if tool is None:
-            raise invalid_params(f"Unknown tool: {name}")
         arguments = call.params.get("arguments")
+        if tool is None:
+            error = invalid_params(f"Unknown tool: {name}")
+            if self.auditor is not None:
+                self.auditor.record(call.principal, call.method, name if type(name) is str else None, f"error:{error.code}",
+                                    0.0, call.id, arguments)
+            raise error
         if self.tracing is not None:
             with self.tracing.tool(tool.name):
                 return await self._measured_call(call, tool, arguments)
         return await self._measured_call(call, tool, arguments)
 
     async def _measured_call(self, call: Call, tool: Tool, arguments: Any) -> dict[str, Any]:
+        """Run the tool, timed once for both its metrics and its audit record."""
         observer = self.observer
-        if observer is None:
+        auditor = self.auditor
+        if observer is None and auditor is None:
             return await self._call_tool(call, tool, arguments)
         started = time.perf_counter()
         outcome = "exception"
+        audited = "exception"
         try:
             result = await self._call_tool(call, tool, arguments)
-            outcome = "error" if result.get("isError") else str(result.get("resultType", "ok")).replace("complete", "ok")
+            outcome = audited = ("error" if result.get("isError") else
+                                 "input_required" if result.get("resultType") == "input_required" else "ok")
             return result
+        except McpError as error:
+            audited = f"error:{error.code}"
+            raise
+        except asyncio.CancelledError:
+            audited = "cancelled"
+            raise
         finally:
-            observer.tool(tool.name, outcome, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            if observer is not None:
+                observer.tool(tool.name, outcome, seconds)
+            if auditor is not None:
+                auditor.record(call.principal, call.method, tool.name, audited, seconds, call.id, arguments)
 
     async def _call_tool(self, call: Call, tool: Tool, arguments: Any) -> dict[str, Any]:
         cache = getattr(self.app, "cache", None)

@@ -86,38 +86,42 @@ class StreamSink:
         self._buffer: list[bytes] = []
         self._size = 0
         self._scheduled = False
-        self._second = -1
+        self._millisecond = -1
         self._stamp = ""
         atexit.register(self.flush)
 
     def write(self, entry: dict[str, Any]) -> None:
         now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        line = {"ts": f"{self._stamp}.{int((now - second) * 1000):03d}Z", "level": "info", "logger": "bosun.audit",
-                "msg": f"audit {entry['method']} {entry['target'] or '-'} {entry['outcome']}"}
+        millisecond = int(now * 1000)
+        if millisecond != self._millisecond:  # at thousands of records a second, most share a stamp
+            self._millisecond = millisecond
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{millisecond % 1000:03d}Z"
         rid = request_id.get()
         if rid is not None:
-            line["request_id"] = rid
-        line["audit"] = entry
-        data = orjson.dumps(line, default=str) + b"\n"
+            line = {"ts": self._stamp, "level": "info", "logger": "bosun.audit", "msg": "audit", "request_id": rid, "audit": entry}
+        else:
+            line = {"ts": self._stamp, "level": "info", "logger": "bosun.audit", "msg": "audit", "audit": entry}
+        data = orjson.dumps(line, default=str)
         self._buffer.append(data)
-        self._size += len(data)
+        self._size += len(data) + 1
         if self._size >= _FLUSH_BYTES:
-            self.flush()
+            self._write_out()
         elif not self._scheduled:
             try:
                 asyncio.get_running_loop().call_later(_FLUSH_SECONDS, self.flush)
                 self._scheduled = True
             except RuntimeError:
-                self.flush()  # no event loop (a CLI, a test): write now
+                self._write_out()  # no event loop (a CLI, a test): write now
 
     def flush(self) -> None:
         self._scheduled = False
+        self._write_out()
+
+    def _write_out(self) -> None:
         if not self._buffer:
             return
-        data = b"".join(self._buffer)
+        self._buffer.append(b"")
+        data = b"\n".join(self._buffer)
         self._buffer.clear()
         self._size = 0
         try:
@@ -156,7 +160,7 @@ class Audit:
             "method": method,
             "target": target,
             "outcome": outcome,
-            "duration_ms": round(seconds * 1000, 3),
+            "duration_ms": int(seconds * 1_000_000) / 1000,
             "jsonrpc_id": request_id if type(request_id) in (int, str) else None,
         }
         if peer is not None:

@@ -37,6 +37,7 @@ class Gate:
         self.observer = observer
         self.challenges = Challenges(options, policy.challenge_scopes)
         self._tool_limits: dict[str, RateLimit] = {}
+        self._verifiers: list[TokenVerifier] = list(getattr(verifier, "verifiers", [verifier] if verifier else []))
 
     async def authenticate(self, authorization: str | None, api_key: str | None) -> Principal | None:
         """The caller, or None when the server runs open; raises `Refusal` (401, or 503 if no one can vouch)."""
@@ -44,9 +45,10 @@ class Gate:
             return None
         token = None
         if authorization is not None:
-            scheme, _, value = authorization.partition(" ")
-            token = value.strip()
-            if scheme.lower() != "bearer" or not token or " " in token:
+            if authorization[:7].lower() != "bearer ":
+                raise self.refuse(self.challenges.invalid("The Authorization header must be 'Bearer <token>'"))
+            token = authorization[7:].lstrip(" ")
+            if not token or " " in token:
                 raise self.refuse(self.challenges.invalid("The Authorization header must be 'Bearer <token>'"))
         elif api_key is not None:
             token = api_key.strip()
@@ -54,72 +56,75 @@ class Gate:
             raise self.refuse(self.challenges.missing())
         if len(token) > _MAX_TOKEN:
             raise self.refuse(self.challenges.invalid("The access token is too long"))
-        assert self.verifier is not None
         try:
-            return await self.verifier.verify(token)
+            for verifier in self._verifiers:  # inline, not through the chain: one coroutine less per request
+                if verifier.accepts(token):
+                    return await verifier.verify(token)
+            raise InvalidToken("The access token is not one this server accepts")
         except InvalidToken as exc:
             raise self.refuse(self.challenges.invalid(str(exc))) from None
         except VerifierUnavailable as exc:
             raise self.refuse(self.challenges.unavailable(str(exc))) from None
 
     async def admit(self, principal: Principal | None, messages: Sequence[Any], peer: str | None) -> None:
-        """Check scopes for every request in `messages`, then charge the rate limits; raise `Refusal` if either says no."""
-        if self.enabled and principal is not None:
-            needed: frozenset[str] = frozenset()
-            refused: list[str] = []
-            for message in messages:
-                method, params = _method(message)
-                if method is None:
-                    continue
-                scopes = self.policy.required(method, params)
-                if scopes and not scopes <= principal.scopes:
-                    needed |= scopes
-                    target = target_of(method, params)
-                    refused.append(f"{method} {target}" if target else method)
-            if refused:
-                first = messages[0] if len(messages) == 1 else None
-                method, params = _method(first) if first is not None else ("batch", None)
-                raise self.refuse(self.challenges.insufficient(needed, ", ".join(refused[:3])), principal,
-                                  method, target_of(method or "", params))
-        if self.limiter is None:
+        """Check scopes for every request in `messages`, then charge the rate limits; raise `Refusal` if either says no.
+
+        One pass, written for the common case (one tools/call): the tool is looked up once for
+        both its scopes and its rate limit, and nothing is built when no limit applies.
+        """
+        granted = principal.scopes if self.enabled and principal is not None else None
+        policy = self.policy
+        tools = policy.registry.tools
+        requests = 0
+        needed: frozenset[str] = frozenset()
+        refused: list[str] = []
+        limited: list[tuple[str, RateLimit, int]] = []
+        for message in messages:
+            if type(message) is not dict:
+                continue
+            method = message.get("method")
+            if type(method) is not str or "id" not in message:
+                continue
+            requests += 1
+            params = message.get("params")
+            if method == "tools/call":
+                name = params.get("name") if type(params) is dict else None
+                tool = tools.get(name) if type(name) is str else None
+                scopes = policy.base
+                if tool is not None:
+                    if tool.scopes:
+                        scopes = scopes | tool.scopes
+                    if tool.rate_limit is not None:
+                        limited.append((f"t:{name}", self._limit(tool.rate_limit), 1))
+            elif granted is not None:
+                scopes = policy.required(method, params)
+            else:
+                continue
+            if granted is not None and scopes and not scopes <= granted:
+                needed |= scopes
+                target = target_of(method, params)
+                refused.append(f"{method} {target}" if target else method)
+        if refused:
+            method, params = _method(messages[0]) if len(messages) == 1 else ("batch", None)
+            raise self.refuse(self.challenges.insufficient(needed, ", ".join(refused[:3])), principal,
+                              method, target_of(method or "", params))
+        if self.limiter is None or not requests or (self.rate is None and not limited):
             return
-        buckets = self._buckets(principal, messages, peer)
-        if not buckets:
-            return
+        who = principal.key if principal is not None else f"peer#{peer or '-'}"
+        buckets: list[Bucket] = [(f"p:{who}", self.rate, requests)] if self.rate is not None else []
+        merged: dict[str, tuple[RateLimit, int]] = {}
+        for key, limit, count in limited:
+            merged[key] = (limit, merged[key][1] + count if key in merged else count)
+        buckets.extend((f"{key}:{who}", limit, count) for key, (limit, count) in merged.items())
         wait = await self.limiter.acquire(buckets)
         if wait > 0:
             method, params = _method(messages[0]) if len(messages) == 1 else ("batch", None)
             raise self.refuse(self.challenges.rate_limited(wait), principal, method, target_of(method or "", params))
 
-    def _buckets(self, principal: Principal | None, messages: Sequence[Any], peer: str | None) -> list[Bucket]:
-        who = principal.key if principal is not None else f"peer#{peer or '-'}"
-        buckets: list[Bucket] = []
-        requests = 0
-        tools: dict[str, int] = {}
-        for message in messages:
-            method, params = _method(message)
-            if method is None:
-                continue
-            requests += 1
-            if method == "tools/call":
-                name = target_of(method, params)
-                if name is not None:
-                    tools[name] = tools.get(name, 0) + 1
-        if self.rate is not None and requests:
-            buckets.append((f"p:{who}", self.rate, requests))
-        for name, count in tools.items():
-            limit = self._tool_limit(name)
-            if limit is not None:
-                buckets.append((f"t:{name}:{who}", limit, count))
-        return buckets
-
-    def _tool_limit(self, name: str) -> RateLimit | None:
-        tool = self.policy.registry.tools.get(name)
-        if tool is None or tool.rate_limit is None:
-            return None
-        limit = self._tool_limits.get(tool.rate_limit)
+    def _limit(self, text: str) -> RateLimit:
+        limit = self._tool_limits.get(text)
         if limit is None:
-            limit = self._tool_limits[tool.rate_limit] = RateLimit.parse(tool.rate_limit)
+            limit = self._tool_limits[text] = RateLimit.parse(text)
         return limit
 
     def refuse(self, refusal: Refusal, principal: Principal | None = None, method: str | None = None,
