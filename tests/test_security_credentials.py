@@ -170,3 +170,45 @@ def test_explicit_none_serves_open_off_loopback() -> None:
             assert post(http, server.url, {}).status_code == 200
     finally:
         stop_server(server)
+
+
+def test_audit_records_reads_and_prompts_and_redacts_opted_in_arguments(tmp_path: Path) -> None:
+    import json
+
+    from bosun.security.apikeys import hash_key
+
+    key = "bsk_audit-test-key-000000000000000000000000000000"
+    keys = tmp_path / "keys"
+    keys.write_text(f"auditor {hash_key(key)} mcp notes:write\n")
+    audit = tmp_path / "audit.jsonl"
+    server = start_server("tests/servers/secure.py", env={"BOSUN_AUTH_API_KEYS_FILE": str(keys), "BOSUN_AUDIT_ARGUMENTS": "true",
+                                                          "BOSUN_AUDIT_LOG": str(audit)})
+    try:
+        with httpx.Client(timeout=10) as http:
+            def send(method: str, params: dict[str, object], name: str) -> httpx.Response:
+                body = {**BODY, "method": method, "params": {**params, "_meta": BODY["params"]["_meta"]}}
+                return http.post(server.url, json=body, headers={**modern_headers(method, name), "x-api-key": key})
+
+            assert send("tools/call", {"name": "login", "arguments": {"username": "ada", "password": "hunter2-secret",
+                                                                      "note": "token=abcdef123456"}}, "login").status_code == 200
+            assert send("resources/read", {"uri": "notes://public"}, "notes://public").status_code == 200
+            assert send("prompts/get", {"name": "draft", "arguments": {"topic": "x"}}, "draft").status_code == 200
+            assert send("resources/read", {"uri": "notes://private/x"}, "notes://private/x").status_code == 403
+            assert send("tools/call", {"name": "nope", "arguments": {}}, "nope").json()["error"]["code"] == -32602
+            unauthenticated = http.post(server.url, json=BODY, headers=modern_headers("tools/call", "echo"))
+            assert unauthenticated.status_code == 401
+    finally:
+        stop_server(server)  # flushes the buffered records
+    text = audit.read_text()
+    records = [json.loads(line)["audit"] for line in text.splitlines()]
+    by_target = {(r["method"], r["target"], r["outcome"]): r for r in records}
+    login = by_target[("tools/call", "login", "ok")]
+    assert login["principal"] == "apikey#auditor" and login["auth"] == "api_key"
+    assert login["arguments"]["username"] == "ada" and login["arguments"]["password"] == "[REDACTED]"
+    assert "hunter2" not in text and "abcdef123456" not in text and key not in text
+    assert ("resources/read", "notes://public", "ok") in by_target
+    assert ("prompts/get", "draft", "ok") in by_target
+    assert ("resources/read", "notes://private/x", "refused:insufficient_scope") in by_target
+    assert ("tools/call", "nope", "error:-32602") in by_target
+    refused = [r for r in records if r["outcome"] == "refused:missing_token"]
+    assert refused and refused[0]["peer"] == "127.0.0.1"

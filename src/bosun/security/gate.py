@@ -39,32 +39,38 @@ class Gate:
         self._tool_limits: dict[str, RateLimit] = {}
         self._verifiers: list[TokenVerifier] = list(getattr(verifier, "verifiers", [verifier] if verifier else []))
 
-    async def authenticate(self, authorization: str | None, api_key: str | None) -> Principal | None:
+    async def authenticate(self, authorization: str | None, api_key: str | None, peer: str | None = None) -> Principal | None:
         """The caller, or None when the server runs open; raises `Refusal` (401, or 503 if no one can vouch)."""
         if not self.enabled:
             return None
+        try:
+            return await self._authenticate(authorization, api_key)
+        except Refusal as refusal:
+            raise self.refuse(refusal, peer=peer) from None
+
+    async def _authenticate(self, authorization: str | None, api_key: str | None) -> Principal:
         token = None
         if authorization is not None:
             if authorization[:7].lower() != "bearer ":
-                raise self.refuse(self.challenges.invalid("The Authorization header must be 'Bearer <token>'"))
+                raise self.challenges.invalid("The Authorization header must be 'Bearer <token>'")
             token = authorization[7:].lstrip(" ")
             if not token or " " in token:
-                raise self.refuse(self.challenges.invalid("The Authorization header must be 'Bearer <token>'"))
+                raise self.challenges.invalid("The Authorization header must be 'Bearer <token>'")
         elif api_key is not None:
             token = api_key.strip()
         if not token:
-            raise self.refuse(self.challenges.missing())
+            raise self.challenges.missing()
         if len(token) > _MAX_TOKEN:
-            raise self.refuse(self.challenges.invalid("The access token is too long"))
+            raise self.challenges.invalid("The access token is too long")
         try:
             for verifier in self._verifiers:  # inline, not through the chain: one coroutine less per request
                 if verifier.accepts(token):
                     return await verifier.verify(token)
             raise InvalidToken("The access token is not one this server accepts")
         except InvalidToken as exc:
-            raise self.refuse(self.challenges.invalid(str(exc))) from None
+            raise self.challenges.invalid(str(exc)) from None
         except VerifierUnavailable as exc:
-            raise self.refuse(self.challenges.unavailable(str(exc))) from None
+            raise self.challenges.unavailable(str(exc)) from None
 
     async def admit(self, principal: Principal | None, messages: Sequence[Any], peer: str | None) -> None:
         """Check scopes for every request in `messages`, then charge the rate limits; raise `Refusal` if either says no.
@@ -107,7 +113,7 @@ class Gate:
         if refused:
             method, params = _method(messages[0]) if len(messages) == 1 else ("batch", None)
             raise self.refuse(self.challenges.insufficient(needed, ", ".join(refused[:3])), principal,
-                              method, target_of(method or "", params))
+                              method, target_of(method or "", params), peer)
         if self.limiter is None or not requests or (self.rate is None and not limited):
             return
         who = principal.key if principal is not None else f"peer#{peer or '-'}"
@@ -119,7 +125,7 @@ class Gate:
         wait = await self.limiter.acquire(buckets)
         if wait > 0:
             method, params = _method(messages[0]) if len(messages) == 1 else ("batch", None)
-            raise self.refuse(self.challenges.rate_limited(wait), principal, method, target_of(method or "", params))
+            raise self.refuse(self.challenges.rate_limited(wait), principal, method, target_of(method or "", params), peer)
 
     def _limit(self, text: str) -> RateLimit:
         limit = self._tool_limits.get(text)
@@ -128,11 +134,11 @@ class Gate:
         return limit
 
     def refuse(self, refusal: Refusal, principal: Principal | None = None, method: str | None = None,
-               target: str | None = None) -> Refusal:
+               target: str | None = None, peer: str | None = None) -> Refusal:
         """Count and audit a refusal, and hand it back to be raised."""
         if self.observer is not None:
             self.observer.refusal(refusal.reason, refusal.status)
-        self.audit.record(principal, method or "-", target, f"refused:{refusal.reason}", 0.0)
+        self.audit.record(principal, method or "-", target, f"refused:{refusal.reason}", 0.0, peer=peer)
         return refusal
 
     def session_refused(self, principal: Principal | None) -> None:

@@ -164,6 +164,7 @@ def resolve_security(wanted: SecurityOptions, bind_host: str, port: int, path: s
         raise SecurityConfigError("BOSUN_AUTH_SCOPES must not contain offline_access: refresh tokens are not a resource requirement")
     return replace(
         wanted, enabled=True, resource=resource, authorization_servers=servers, audit=wanted.audit is not False,
-        audiences=wanted.audiences or ((resource,) if resource else ()),
+        # The canonical URI has no trailing slash; tokens minted for the slashed form are the same resource.
+        audiences=wanted.audiences or ((resource, resource + "/") if resource else ()),
         public_keys=tuple(_read_key(item) for item in wanted.public_keys),
     )

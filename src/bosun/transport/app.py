@@ -128,16 +128,18 @@ class McpApp:
             await self._refuse(send, 403, problem)
             return
         principal: Principal | None = None
-        if self.authenticating:
+        method = scope["method"]
+        if self.authenticating and method != "OPTIONS":  # a CORS preflight never carries credentials
             try:
-                principal = await self.gate.authenticate(headers.get(b"authorization"), headers.get(b"x-api-key"))  # type: ignore[union-attr]
+                client = scope.get("client")
+                principal = await self.gate.authenticate(headers.get(b"authorization"), headers.get(b"x-api-key"),  # type: ignore[union-attr]
+                                                         client[0] if client else None)
             except Refusal as refusal:
                 await self._refused(send, refusal)
                 return
         elif self.loopback_only and not _local(scope):
             await self._refuse(send, 403, _OPEN_OFF_LOOPBACK)
             return
-        method = scope["method"]
         if method == "POST":
             await self.post(receive, send, headers, principal, scope)
         elif method == "GET" and headers.get(b"mcp-session-id") is not None:
