@@ -59,7 +59,7 @@ log "image size: $((size / 1000000)) MB"
 
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # The container listens on 0.0.0.0, so it must authenticate: an API key, its hash mounted as a secret file.
-created=$(.venv/bin/bosun apikey create container-test --scopes mcp 2>/dev/null)
+created=$(.venv/bin/bosun apikey create container-test --scopes "mcp notes:write" 2>/dev/null)
 api_key=$(printf '%s\n' "$created" | awk '/^key:/ {print $2}')
 printf '%s\n' "$created" | sed -n 's/^line: //p' > "$out/api_keys"
 chmod 0444 "$out/api_keys"

@@ -3,7 +3,8 @@
 Notes with tags; tools to add, update, delete and search them (PostgreSQL full-text
 search, or SQLite FTS5 on the embedded default); a resource per note; a prompt.
 Search results are cached (in memory, or Redis with REDIS_URL) and every write
-invalidates them.
+invalidates them. With authentication on (docs/security.md), writing needs the
+`notes:write` scope; reading needs only the server's own (BOSUN_AUTH_SCOPES).
 
     bosun db upgrade examples/notes/server.py   # once, as a Job in Kubernetes
     bosun serve examples/notes/server.py
@@ -57,7 +58,7 @@ async def _load(ctx: Context, note_id: int) -> Note:
     return _note(row)
 
 
-@server.tool(invalidates=["notes"], annotations={"destructiveHint": False})
+@server.tool(invalidates=["notes"], annotations={"destructiveHint": False}, scopes=["notes:write"])
 async def add_note(title: Annotated[str, Field(min_length=1, max_length=200)], body: str, ctx: Context,
                    tags: Annotated[list[str], "labels to find the note by"] = []) -> Note:  # noqa: B006
     """Add a note to the knowledge base."""
@@ -68,7 +69,7 @@ async def add_note(title: Annotated[str, Field(min_length=1, max_length=200)], b
     return _note(row)
 
 
-@server.tool(invalidates=["notes"], annotations={"idempotentHint": True})
+@server.tool(invalidates=["notes"], annotations={"idempotentHint": True}, scopes=["notes:write"])
 async def update_note(id: int, ctx: Context, title: str | None = None, body: str | None = None,
                       tags: list[str] | None = None) -> Note:
     """Change a note's title, body or tags (only the fields given)."""
@@ -83,7 +84,7 @@ async def update_note(id: int, ctx: Context, title: str | None = None, body: str
     return _note(row)
 
 
-@server.tool(invalidates=["notes"], annotations={"destructiveHint": True})
+@server.tool(invalidates=["notes"], annotations={"destructiveHint": True}, scopes=["notes:write"])
 async def delete_note(id: int, ctx: Context) -> str:
     """Delete a note."""
     async with ctx.db() as session:

@@ -66,6 +66,9 @@ class ApiKeyVerifier:
     def accepts(self, token: str) -> bool:
         return token.startswith(PREFIX)
 
+    def remembered(self, token: str) -> Principal | None:
+        return None
+
     async def verify(self, token: str) -> Principal:
         now = time.monotonic()
         if now - self._checked >= _RECHECK_SECONDS:

@@ -42,6 +42,9 @@ class IntrospectionVerifier:
     def accepts(self, token: str) -> bool:
         return True
 
+    def remembered(self, token: str) -> Principal | None:
+        return None
+
     async def verify(self, token: str) -> Principal:
         digest = hashlib.sha256(token.encode()).digest()
         now = time.monotonic()

@@ -78,13 +78,21 @@ class JwtVerifier:
     def accepts(self, token: str) -> bool:
         return token.count(".") == 2
 
-    async def verify(self, token: str) -> Principal:
+    def remembered(self, token: str) -> Principal | None:
+        """A token verified before, still unexpired, whose signing key is still published."""
         hit = self._verified.get(token)
-        if hit is not None:
-            principal, expires, signer = hit
-            if time.time() <= expires + self.leeway and signer in self.keys.keys:
-                return principal
-            del self._verified[token]
+        if hit is None:
+            return None
+        principal, expires, signer = hit
+        if time.time() <= expires + self.leeway and signer in self.keys.keys:
+            return principal
+        del self._verified[token]
+        return None
+
+    async def verify(self, token: str) -> Principal:
+        known = self.remembered(token)
+        if known is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

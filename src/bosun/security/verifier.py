@@ -32,6 +32,10 @@ class TokenVerifier(Protocol):
         """Whether this verifier is the one to ask about `token` (cheap: a prefix or shape test)."""
         ...
 
+    def remembered(self, token: str) -> Principal | None:
+        """The principal for a token verified before and still valid, without awaiting anything; else None."""
+        ...
+
     async def verify(self, token: str) -> Principal:
         """The principal `token` proves, or raise `InvalidToken` / `VerifierUnavailable`."""
         ...
@@ -51,6 +55,9 @@ class VerifierChain:
 
     def accepts(self, token: str) -> bool:
         return any(verifier.accepts(token) for verifier in self.verifiers)
+
+    def remembered(self, token: str) -> Principal | None:
+        return None
 
     async def verify(self, token: str) -> Principal:
         for verifier in self.verifiers:

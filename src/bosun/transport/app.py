@@ -174,7 +174,11 @@ class McpApp:
         if self.gate is not None:
             try:
                 client = scope.get("client")
-                await self.gate.admit(principal, message if type(message) is list else (message,), client[0] if client else None)
+                peer = client[0] if client else None
+                messages = message if type(message) is list else (message,)
+                buckets = self.gate.admit(principal, messages, peer)
+                if buckets:
+                    await self.gate.charge(buckets, principal, messages, peer)
             except Refusal as refusal:
                 await self._refused(send, refusal, message)
                 return
