@@ -25,6 +25,7 @@ _SECRETS = [
                 r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"), r"\1[REDACTED]"),
     (re.compile(r"(?i)(postgres(?:ql)?(?:\+\w+)?://[^:/\s]+:)[^@\s]+@"), r"\1[REDACTED]@"),
     (re.compile(r"(?i)(redis://[^:/\s]*:)[^@\s]+@"), r"\1[REDACTED]@"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@"), r"\1[REDACTED]@"),  # any URL's user:password@
 ]
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 

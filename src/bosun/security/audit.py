@@ -39,6 +39,8 @@ _MAX_DEPTH = 6
 _MAX_STRING = 1024
 _FLUSH_SECONDS = 0.05
 _FLUSH_BYTES = 64 * 1024
+_LINE_START = b'{"ts":"%s","level":"info","logger":"bosun.audit","msg":"audit","request_id":%s,"audit":'
+_LINE_END = b',"duration_ms":%.3f,"jsonrpc_id":%s}}'
 
 
 def scrub(value: Any, depth: int = 0) -> Any:
@@ -88,20 +90,23 @@ class StreamSink:
         self._scheduled = False
         self._millisecond = -1
         self._stamp = ""
+        self._templates: dict[tuple[str | None, ...], bytes] = {}
         atexit.register(self.flush)
 
     def write(self, entry: dict[str, Any]) -> None:
+        rid = request_id.get()
+        line = {"ts": self._now(), "level": "info", "logger": "bosun.audit", "msg": "audit", "request_id": rid, "audit": entry}
+        self._append(orjson.dumps(line, default=str))
+
+    def _now(self) -> str:
         now = time.time()
         millisecond = int(now * 1000)
         if millisecond != self._millisecond:  # at thousands of records a second, most share a stamp
             self._millisecond = millisecond
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{millisecond % 1000:03d}Z"
-        rid = request_id.get()
-        if rid is not None:
-            line = {"ts": self._stamp, "level": "info", "logger": "bosun.audit", "msg": "audit", "request_id": rid, "audit": entry}
-        else:
-            line = {"ts": self._stamp, "level": "info", "logger": "bosun.audit", "msg": "audit", "audit": entry}
-        data = orjson.dumps(line, default=str)
+        return self._stamp
+
+    def _append(self, data: bytes) -> None:
         self._buffer.append(data)
         self._size += len(data) + 1
         if self._size >= _FLUSH_BYTES:
@@ -112,6 +117,28 @@ class StreamSink:
                 self._scheduled = True
             except RuntimeError:
                 self._write_out()  # no event loop (a CLI, a test): write now
+
+    def write_record(self, principal: Principal | None, method: str, target: str | None, outcome: str, seconds: float,
+                     jsonrpc_id: Any) -> None:
+        """The same line as `write` would make, from a template per (caller, method, target, outcome).
+
+        This runs once per tool call, and a caller calls the same tools again and again: only the
+        time, the request id, the duration and the JSON-RPC id are filled in per record.
+        """
+        key = (principal.key, principal.client_id, principal.method, method, target, outcome) if principal is not None else (
+            None, None, None, method, target, outcome)
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) >= 4096:
+                self._templates.clear()
+            fixed = orjson.dumps({
+                "principal": key[0], "client_id": key[1], "issuer": principal.issuer if principal is not None else None,
+                "auth": key[2], "method": method, "target": target, "outcome": outcome})
+            template = self._templates[key] = _LINE_START + fixed[:-1].replace(b"%", b"%%") + _LINE_END
+        rid = request_id.get()  # generated or checked by RequestIdMiddleware: URL-safe characters only
+        number = jsonrpc_id if type(jsonrpc_id) in (int, str) else None
+        self._append(template % (self._now().encode(), b'"%s"' % rid.encode() if rid is not None else b"null", seconds * 1000,
+                                 str(number).encode() if type(number) is int else orjson.dumps(number)))
 
     def flush(self) -> None:
         self._scheduled = False
@@ -152,6 +179,10 @@ class Audit:
             return
         if target is not None and (len(target) > 512 or "=" in target or "@" in target):
             target = redact(target[:512])  # a URI may carry credentials in its query or userinfo
+        sink = self.sink
+        if peer is None and not self.arguments and type(sink) is StreamSink:
+            sink.write_record(principal, method, target, outcome, seconds, request_id)
+            return
         entry: dict[str, Any] = {
             "principal": principal.key if principal is not None else None,
             "client_id": principal.client_id if principal is not None else None,
@@ -167,7 +198,7 @@ class Audit:
             entry["peer"] = peer
         if self.arguments and arguments is not None:
             entry["arguments"] = scrub(arguments)
-        self.sink.write(entry)
+        sink.write(entry)
 
     def flush(self) -> None:
         if self.sink is not None:
