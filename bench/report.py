@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_PAIRS = [("bosun-jwt", "bosun"), ("bosun-jwt-session", "bosun-session"),
+_PAIRS = [("bosun-jwt", "bosun"), ("bosun-jwt-audit", "bosun"), ("bosun-jwt-session", "bosun-session"),
           ("bosun", "sdk-modern"), ("bosun", "sdk-stateless-json"), ("bosun", "fastmcp"), ("bosun", "sdk-fast"),
           ("bosun-session", "sdk-stateful"), ("bosun-session", "sdk-session-json"), ("bosun-session", "fastmcp")]
 _SDK = ("sdk-modern", "sdk-session-json", "sdk-stateful", "sdk-stateless-json")

@@ -107,7 +107,12 @@ def test_opaque_tokens_by_introspection_with_revocation_and_outage(tmp_path: Pat
     finally:
         stop_server(server)
         provider.stop()
-    assert "rs-secret" not in log.read_text()
+    text = log.read_text()
+    assert "rs-secret" not in text
+    # The default audit mode with authentication on records refusals, not every call.
+    audits = [line for line in text.splitlines() if '"logger":"bosun.audit"' in line]
+    assert any('"refused:invalid_token"' in line for line in audits)
+    assert not any('"outcome":"ok"' in line for line in audits)
 
 
 def test_api_keys_are_hashed_scoped_and_rotate_without_restart(tmp_path: Path) -> None:
@@ -181,7 +186,7 @@ def test_audit_records_reads_and_prompts_and_redacts_opted_in_arguments(tmp_path
     keys = tmp_path / "keys"
     keys.write_text(f"auditor {hash_key(key)} mcp notes:write\n")
     audit = tmp_path / "audit.jsonl"
-    server = start_server("tests/servers/secure.py", env={"BOSUN_AUTH_API_KEYS_FILE": str(keys), "BOSUN_AUDIT_ARGUMENTS": "true",
+    server = start_server("tests/servers/secure.py", env={"BOSUN_AUTH_API_KEYS_FILE": str(keys), "BOSUN_AUDIT": "all", "BOSUN_AUDIT_ARGUMENTS": "true",
                                                           "BOSUN_AUDIT_LOG": str(audit)})
     try:
         with httpx.Client(timeout=10) as http:

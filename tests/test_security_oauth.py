@@ -35,7 +35,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     provider.start()
     log = directory / "server.log"
     server = start_server("tests/servers/secure.py", port=port, log=log,
-                          env=auth_env(provider, resource, BOSUN_AUTH_SCOPES="mcp", BOSUN_LOG_FORMAT="json",
+                          env=auth_env(provider, resource, BOSUN_AUTH_SCOPES="mcp", BOSUN_LOG_FORMAT="json", BOSUN_AUDIT="all",
                                        BOSUN_STATE_KEYS="k1", BOSUN_RESOURCE_NAME="Secure notes",
                                        BOSUN_RESOURCE_DOCUMENTATION="https://docs.example/secure"))
     try:

@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     resource_policy_uri: str = ""
     resource_tos_uri: str = ""
     rate_limit: str = ""
-    audit: bool | None = None  # default: on exactly when authentication is
+    audit: Literal["auto", "all", "refusals", "off", "true", "false"] = "auto"
     audit_arguments: bool = False
     audit_log: str = "stderr"
 
@@ -155,6 +155,11 @@ class Settings(BaseSettings):
         if value.strip():
             RateLimit.parse(value)
         return value.strip()
+
+    @field_validator("audit", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

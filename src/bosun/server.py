@@ -259,7 +259,7 @@ class Server:
         cache = replace(self.cache, list_scope="private") if filtered else self.cache  # lists differ per caller
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
                             cache, self.page_size, observer, tracing, state,
-                            auditor=gate.audit if gate.audit.enabled else None, hide_unauthorized=filtered)
+                            auditor=gate.audit if gate.audit.calls else None, hide_unauthorized=filtered)
         checks = [*data_checks(state, self.migrations, settings), *self.checks]
         self.ready_checks = checks
         if settings.migrate_on_start and self.migrations is not None:

@@ -1,5 +1,8 @@
 """The audit trail: one structured record per tools/call, resources/read and prompts/get, and per refusal.
 
+BOSUN_AUDIT=all records both; `refusals` (the default when authenticating) only
+refusals, which cost nothing in the steady state; `off` neither.
+
 Each record says when, which request, who (principal, client, issuer, how they
 authenticated), what (method and target), how it went and how long it took.
 Arguments are included only with BOSUN_AUDIT_ARGUMENTS=true, and then with values
@@ -164,10 +167,12 @@ class StreamSink:
 class Audit:
     """Writes audit records; with `enabled` False every call is a no-op."""
 
-    __slots__ = ("enabled", "arguments", "sink")
+    __slots__ = ("enabled", "calls", "arguments", "sink")
 
-    def __init__(self, enabled: bool = True, arguments: bool = False, destination: str = "stderr") -> None:
+    def __init__(self, enabled: bool = True, arguments: bool = False, destination: str = "stderr", calls: bool = True) -> None:
         self.enabled = enabled
+        self.calls = enabled and calls
+        """Whether every call is recorded (BOSUN_AUDIT=all), not only refusals."""
         self.arguments = arguments
         self.sink: Sink | None = None
         if enabled:

@@ -104,5 +104,5 @@ def build_gate(options: SecurityOptions, registry: Registry, observer: Observer 
         limiter = RedisRateLimiter(redis_url, namespace, observer.security_event if observer is not None else None)
     else:
         limiter = MemoryRateLimiter()
-    audit = Audit(bool(options.audit), options.audit_arguments, options.audit_log)
+    audit = Audit(options.audit != "off", options.audit_arguments, options.audit_log, calls=options.audit == "all")
     return Gate(options, build_verifier(options, observer), policy, limiter, audit, observer)

@@ -38,6 +38,7 @@ class Gate:
         self.challenges = Challenges(options, policy.challenge_scopes)
         self._tool_limits: dict[str, RateLimit] = {}
         self._verifiers: list[TokenVerifier] = list(getattr(verifier, "verifiers", [verifier] if verifier else []))
+        self._by_header: dict[str, TokenVerifier] = {}
 
     async def authenticate(self, authorization: str | None, api_key: str | None, peer: str | None = None) -> Principal | None:
         """The caller, or None when the server runs open; raises `Refusal` (401, or 503 if no one can vouch).
@@ -46,11 +47,19 @@ class Gate:
         """
         if not self.enabled:
             return None
+        known = self.remembered(authorization)
+        if known is not None:
+            return known
         try:
             token = self._credential(authorization, api_key)
             for verifier in self._verifiers:
                 if verifier.accepts(token):
-                    return verifier.remembered(token) or await verifier.verify(token)
+                    principal = verifier.remembered(token) or await verifier.verify(token)
+                    if authorization is not None and verifier.remembered(token) is principal:
+                        if len(self._by_header) >= 4096:
+                            self._by_header.clear()
+                        self._by_header[authorization] = verifier  # the next request skips straight to it
+                    return principal
             raise InvalidToken("The access token is not one this server accepts")
         except InvalidToken as exc:
             raise self.refuse(self.challenges.invalid(str(exc)), peer=peer) from None
@@ -58,6 +67,22 @@ class Gate:
             raise self.refuse(self.challenges.unavailable(str(exc)), peer=peer) from None
         except Refusal as refusal:
             raise self.refuse(refusal, peer=peer) from None
+
+    def remembered(self, authorization: str | None) -> Principal | None:
+        """The caller behind an `Authorization` header seen before, if its token is still good: no parsing, no await.
+
+        Clients send the same header on every request for a token's lifetime, so this is the
+        steady state: one dictionary lookup on the header, then the verifier's own expiry check.
+        """
+        if authorization is None:
+            return None
+        verifier = self._by_header.get(authorization)
+        if verifier is None:
+            return None
+        principal = verifier.remembered(authorization[7:].lstrip(" "))
+        if principal is None:
+            del self._by_header[authorization]
+        return principal
 
     def _credential(self, authorization: str | None, api_key: str | None) -> str:
         """The token from `Authorization: Bearer` (or `X-API-Key`), or a `Refusal` saying what is wrong."""

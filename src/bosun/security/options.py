@@ -81,7 +81,7 @@ class SecurityOptions:
     resource_policy_uri: str | None = None
     resource_tos_uri: str | None = None
     rate_limit: RateLimit | None = None
-    audit: bool | None = None  # None: on exactly when authentication is
+    audit: str = "auto"  # all (every call and refusal), refusals, off; auto: refusals when authenticating
     audit_arguments: bool = False
     audit_log: str = "stderr"  # stderr, stdout, a file path, or logging
 
@@ -133,14 +133,14 @@ def resolve_security(wanted: SecurityOptions, bind_host: str, port: int, path: s
         if configured:
             raise SecurityConfigError("BOSUN_AUTH=none conflicts with the authentication settings also given "
                                       f"(one of {', '.join(AUTH_SETTINGS)}); remove one or the other")
-        return replace(wanted, enabled=False, open_on_purpose=True, audit=bool(wanted.audit))
+        return replace(wanted, enabled=False, open_on_purpose=True, audit=_audit_mode(wanted.audit, False))
     if not configured:
         if not is_loopback(bind_host):
             raise SecurityConfigError(
                 f"refusing to serve without authentication on {bind_host}: set {', '.join(AUTH_SETTINGS[:2])} "
                 f"(OAuth), BOSUN_AUTH_INTROSPECTION_URL or BOSUN_AUTH_API_KEYS_FILE, or set BOSUN_AUTH=none "
                 "to run open on purpose (docs/security.md)")
-        return replace(wanted, enabled=False, audit=bool(wanted.audit))
+        return replace(wanted, enabled=False, audit=_audit_mode(wanted.audit, False))
     if (wanted.jwks_url or wanted.public_keys) and not wanted.issuer:
         raise SecurityConfigError("BOSUN_AUTH_ISSUER is required with BOSUN_AUTH_JWKS_URL or BOSUN_AUTH_PUBLIC_KEYS: "
                                   "a token's iss must match it exactly")
@@ -163,8 +163,18 @@ def resolve_security(wanted: SecurityOptions, bind_host: str, port: int, path: s
     if "offline_access" in wanted.required_scopes:
         raise SecurityConfigError("BOSUN_AUTH_SCOPES must not contain offline_access: refresh tokens are not a resource requirement")
     return replace(
-        wanted, enabled=True, resource=resource, authorization_servers=servers, audit=wanted.audit is not False,
+        wanted, enabled=True, resource=resource, authorization_servers=servers, audit=_audit_mode(wanted.audit, True),
         # The canonical URI has no trailing slash; tokens minted for the slashed form are the same resource.
         audiences=wanted.audiences or ((resource, resource + "/") if resource else ()),
         public_keys=tuple(_read_key(item) for item in wanted.public_keys),
     )
+
+
+def _audit_mode(wanted: str, authenticating: bool) -> str:
+    """BOSUN_AUDIT: `all` records every call and refusal; `refusals` only refusals; `auto` is `refusals` when
+    authenticating, else `off`. Full call records are opt-in because they cost several per cent of a trivial
+    tool's throughput (docs/benchmarks.md); the shipped manifests turn them on."""
+    mode = {"true": "all", "false": "off"}.get(wanted, wanted)
+    if mode == "auto":
+        return "refusals" if authenticating else "off"
+    return mode

@@ -130,13 +130,16 @@ class McpApp:
         principal: Principal | None = None
         method = scope["method"]
         if self.authenticating and method != "OPTIONS":  # a CORS preflight never carries credentials
-            try:
-                client = scope.get("client")
-                principal = await self.gate.authenticate(headers.get(b"authorization"), headers.get(b"x-api-key"),  # type: ignore[union-attr]
-                                                         client[0] if client else None)
-            except Refusal as refusal:
-                await self._refused(send, refusal)
-                return
+            gate: Gate = self.gate  # type: ignore[assignment]
+            authorization = headers.get(b"authorization")
+            principal = gate.remembered(authorization)
+            if principal is None:
+                try:
+                    client = scope.get("client")
+                    principal = await gate.authenticate(authorization, headers.get(b"x-api-key"), client[0] if client else None)
+                except Refusal as refusal:
+                    await self._refused(send, refusal)
+                    return
         elif self.loopback_only and not _local(scope):
             await self._refuse(send, 403, _OPEN_OFF_LOOPBACK)
             return
