@@ -186,8 +186,9 @@ def test_audit_records_reads_and_prompts_and_redacts_opted_in_arguments(tmp_path
     keys = tmp_path / "keys"
     keys.write_text(f"auditor {hash_key(key)} mcp notes:write\n")
     audit = tmp_path / "audit.jsonl"
-    server = start_server("tests/servers/secure.py", env={"BOSUN_AUTH_API_KEYS_FILE": str(keys), "BOSUN_AUDIT": "all", "BOSUN_AUDIT_ARGUMENTS": "true",
-                                                          "BOSUN_AUDIT_LOG": str(audit)})
+    env = {"BOSUN_AUTH_API_KEYS_FILE": str(keys), "BOSUN_AUDIT": "all", "BOSUN_AUDIT_ARGUMENTS": "true",
+           "BOSUN_AUDIT_LOG": str(audit)}
+    server = start_server("tests/servers/secure.py", env=env)
     try:
         with httpx.Client(timeout=10) as http:
             def send(method: str, params: dict[str, object], name: str) -> httpx.Response:
