@@ -50,3 +50,30 @@ def test_a_session_opened_on_one_replica_is_served_by_another(tmp_path: Path) ->
         stop_server(first)
         stop_server(second)
         redis.stop()
+
+
+def test_a_shared_session_stays_bound_to_its_principal_on_every_replica(tmp_path: Path) -> None:
+    from bosun.security.apikeys import hash_key
+
+    alice, bob = "bsk_alice-session-key-000000000000000000000000", "bsk_bob-session-key-0000000000000000000000000000"
+    keys = tmp_path / "keys"
+    keys.write_text(f"alice {hash_key(alice)}\nbob {hash_key(bob)}\n")
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    env = {"REDIS_URL": redis.url, "BOSUN_AUTH_API_KEYS_FILE": str(keys)}
+    first, second = (start_server("tests/servers/everything.py", env=env) for _ in range(2))
+    try:
+        with httpx.Client(timeout=10) as http:
+            init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+            session = http.post(first.url, json=init, headers={**HEADERS, "x-api-key": alice}).headers["mcp-session-id"]
+            ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+            headers = {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+            assert http.post(second.url, json=ping, headers={**headers, "x-api-key": alice}).status_code == 200
+            assert http.post(second.url, json=ping, headers={**headers, "x-api-key": bob}).status_code == 404
+            assert http.post(first.url, json=ping, headers={**headers, "x-api-key": bob}).status_code == 404
+            assert http.post(second.url, json=ping, headers=headers).status_code == 401
+    finally:
+        stop_server(first)
+        stop_server(second)
+        redis.stop()

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bosun.protocol.request_state import decode_key
 from bosun.security.options import ASYMMETRIC_ALGORITHMS, RateLimit, SecurityConfigError, SecurityOptions, resolve_security
-from bosun.transport.options import HttpOptions
+from bosun.transport.options import HttpOptions, is_loopback
 
 DEFAULT_SECRETS_DIR = "/run/secrets/bosun"
 _PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
@@ -206,7 +206,8 @@ class Settings(BaseSettings):
             audit=self.audit, audit_arguments=self.audit_arguments, audit_log=self.audit_log,
         )
         try:
-            return resolve_security(wanted, self.host, self.port, self.path, explicitly_open=self.auth == "none")
+            return resolve_security(wanted, self.host, self.port, self.path, loopback=is_loopback(self.host),
+                                    explicitly_open=self.auth == "none")
         except SecurityConfigError as exc:
             raise ConfigError(str(exc)) from None
 

@@ -1,10 +1,11 @@
 """The security layer as the transport sees it: who is calling, may they, and how often.
 
 `authenticate` runs before the body is read (an unauthenticated client costs a
-header lookup, not a 4 MiB read); `admit` runs on the decoded JSON-RPC messages
-(scopes per operation, then rate limits). Each raises `Refusal`, which the
-transport answers with the status, challenge and JSON-RPC error it carries;
-every refusal is counted by reason and written to the audit trail.
+header lookup, not a 4 MiB read); `admit` checks the decoded JSON-RPC messages'
+scopes and names the rate-limit buckets they draw on; `charge` draws on them.
+Each raises `Refusal`, which the transport answers with the status, challenge
+and JSON-RPC error it carries; every refusal is counted by reason and written to
+the audit trail.
 """
 
 from __future__ import annotations

@@ -118,15 +118,14 @@ def _read_key(item: str) -> str:
         raise SecurityConfigError(f"BOSUN_AUTH_PUBLIC_KEYS: cannot read {item!r}: {exc.strerror}") from None
 
 
-def resolve_security(wanted: SecurityOptions, bind_host: str, port: int, path: str, *, explicitly_open: bool) -> SecurityOptions:
+def resolve_security(wanted: SecurityOptions, bind_host: str, port: int, path: str, *, loopback: bool,
+                     explicitly_open: bool) -> SecurityOptions:
     """Check the settings together and fill in what follows from them.
 
     Off by default on loopback; on any other address a server with no credential
     source refuses to start unless BOSUN_AUTH=none says running open is intended.
     """
     from dataclasses import replace
-
-    from bosun.transport.options import is_loopback
 
     configured = bool(wanted.oauth or wanted.api_keys_file)
     if explicitly_open:
@@ -135,7 +134,7 @@ def resolve_security(wanted: SecurityOptions, bind_host: str, port: int, path: s
                                       f"(one of {', '.join(AUTH_SETTINGS)}); remove one or the other")
         return replace(wanted, enabled=False, open_on_purpose=True, audit=_audit_mode(wanted.audit, False))
     if not configured:
-        if not is_loopback(bind_host):
+        if not loopback:
             raise SecurityConfigError(
                 f"refusing to serve without authentication on {bind_host}: set {', '.join(AUTH_SETTINGS[:2])} "
                 f"(OAuth), BOSUN_AUTH_INTROSPECTION_URL or BOSUN_AUTH_API_KEYS_FILE, or set BOSUN_AUTH=none "
@@ -151,7 +150,7 @@ def resolve_security(wanted: SecurityOptions, bind_host: str, port: int, path: s
     if resource:
         resource = canonical_resource(resource)
     elif wanted.oauth:
-        if not is_loopback(bind_host):
+        if not loopback:
             raise SecurityConfigError("BOSUN_RESOURCE_URL is required with OAuth on a non-loopback address: the public "
                                       "URI clients use for this server, which tokens must name as their audience")
         host = "127.0.0.1" if bind_host in ("localhost", "::1", "[::1]") else bind_host
