@@ -44,6 +44,7 @@ class _ClosingChain(VerifierChain):
     def __init__(self, verifiers: list[TokenVerifier], http: _LazyHttp) -> None:
         super().__init__(verifiers)
         self.http = http
+        self._warming: list[Any] = []  # the start-up key fetches, kept referenced until done
 
     async def start(self) -> None:
         import asyncio
@@ -52,7 +53,7 @@ class _ClosingChain(VerifierChain):
             keys = getattr(verifier, "keys", None)
             if keys is not None and getattr(keys, "remote", False):
                 # Fetch signing keys now, in the background, so the first caller need not wait for them.
-                self._warm = asyncio.create_task(_quietly(keys.refresh()))
+                self._warming.append(asyncio.create_task(_quietly(keys.refresh())))
         await super().start()
 
     async def close(self) -> None:
