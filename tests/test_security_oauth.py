@@ -275,6 +275,19 @@ def test_missing_scope_gets_403_naming_only_what_the_operation_needs(secured: Se
         no_mcp = secured.provider.mint({"scope": "notes:read"})
         base = call(http, secured, no_mcp, "tools/list", {})
         assert base.status_code == 403 and challenge(base)["scope"] == "mcp"
+        # The same inside a 2025 session.
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        opened = http.post(secured.server.url, json=init, headers={**LEGACY_HEADERS, **bearer(reader)})
+        session = {**LEGACY_HEADERS, **bearer(reader), "mcp-session-id": opened.headers["mcp-session-id"],
+                   "mcp-protocol-version": "2025-11-25"}
+        write = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                 "params": {"name": "write_note", "arguments": {"title": "a", "body": "b"}}}
+        legacy = http.post(secured.server.url, json=write, headers=session)
+        assert legacy.status_code == 403 and challenge(legacy)["scope"] == "mcp notes:write"
+        assert legacy.json()["id"] == 9 and legacy.json()["error"]["code"] == -32003
+        read = {**write, "params": {"name": "read_note", "arguments": {"title": "a"}}}
+        assert http.post(secured.server.url, json=read, headers=session).json()["result"]["content"][0]["text"] == "note a"
 
 
 def test_lists_show_a_caller_only_what_it_may_use(secured: Setup) -> None:
