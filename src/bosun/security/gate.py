@@ -10,6 +10,7 @@ the audit trail.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from bosun.security.policy import Policy, target_of
 from bosun.security.ratelimit import Bucket, RateLimiter
 from bosun.security.verifier import InvalidToken, TokenVerifier, VerifierUnavailable
 
+log = logging.getLogger("bosun.security")
 _MAX_TOKEN = 16_384
 
 
@@ -68,6 +70,10 @@ class Gate:
             raise self.refuse(self.challenges.unavailable(str(exc)), peer=peer) from None
         except Refusal as refusal:
             raise self.refuse(refusal, peer=peer) from None
+        except Exception:
+            # A verifier bug must not become a 500 that tells an attacker where it hurts: log it, refuse the token.
+            log.exception("token verification failed unexpectedly")
+            raise self.refuse(self.challenges.invalid("The access token could not be verified"), peer=peer) from None
 
     def remembered(self, authorization: str | None) -> Principal | None:
         """The caller behind an `Authorization` header seen before, if its token is still good: no parsing, no await.
