@@ -308,6 +308,8 @@ class Handlers:
             raise invalid_params("completion/complete needs 'ref' and 'argument' objects")
         kind = ref.get("type")
         target = ref.get("name") if kind == "ref/prompt" else ref.get("uri")
+        if type(target) is not str:
+            raise invalid_params("completion/complete needs a string 'ref.name' (prompts) or 'ref.uri' (resources)")
         if kind == "ref/prompt" and target not in self.registry.prompts:
             raise invalid_params(f"Unknown prompt: {target}")
         if kind not in ("ref/prompt", "ref/resource"):

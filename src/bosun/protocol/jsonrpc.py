@@ -16,12 +16,48 @@ Kind = Literal["request", "notification", "response"]
 JSONRPC: Final = "2.0"
 
 
+MAX_DEPTH: Final = 64
+"""How deeply a request's JSON may nest. Past it: -32600, HTTP 400. Every place that echoes, hashes or
+serializes client data (error ids, argument digests, log lines) can then rely on a bounded depth."""
+
+
 def decode(body: bytes) -> Any:
-    """Decode a request body; malformed JSON is a -32700 with HTTP 400."""
+    """Decode a request body; malformed JSON is a -32700 with HTTP 400, JSON nested past MAX_DEPTH a -32600."""
     try:
-        return orjson.loads(body)
+        message = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise McpError(PARSE_ERROR, f"Parse error: {exc}", http_status=400) from None
+    # Counting brackets (in C) bounds the depth from above; only a body that could be too deep is walked.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(message) > MAX_DEPTH:
+        raise McpError(INVALID_REQUEST, f"Invalid Request: JSON nested deeper than {MAX_DEPTH} levels", http_status=400)
+    return message
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of decoded JSON, iteratively (no recursion to exhaust)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            children = item.values()
+        elif kind is list:
+            children = item
+        else:
+            continue
+        if level > deepest:
+            deepest = level
+            if deepest > MAX_DEPTH:
+                return deepest
+        stack.extend((child, level + 1) for child in children if type(child) in (dict, list))
+    return deepest
+
+
+def response_id(message: Any) -> str | int | None:
+    """The id to answer with: the request's, if it is a valid one; never an arbitrary client value."""
+    request_id = message.get("id") if type(message) is dict else None
+    return request_id if valid_id(request_id) else None
 
 
 def valid_id(value: object) -> bool:

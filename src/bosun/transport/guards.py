@@ -63,8 +63,10 @@ class Guard:
         origin = origin.rstrip("/").lower()
         if origin in self._origins:
             return None
-        parts = urlsplit(origin)
-        authority = parts.netloc
+        try:
+            authority = urlsplit(origin).netloc
+        except ValueError:  # "http://[::1" and the like: not an origin anyone may claim
+            return "Origin is malformed"
         if host is not None and authority == host.lower():
             return None
         if self._loopback and _host_only(authority) in LOOPBACK_HOSTS:

@@ -19,7 +19,7 @@ from bosun.app.handlers import Handlers
 from bosun.protocol.call import LOG_LEVELS, Call
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
-from bosun.protocol.jsonrpc import classify, error_message, result_bytes
+from bosun.protocol.jsonrpc import classify, error_message, result_bytes, valid_id
 from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
 from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSION, is_legacy, negotiate_legacy
@@ -97,7 +97,12 @@ class LegacyEndpoint:
 
     async def initialize(self, send: Send, headers: Headers, message: dict[str, Any], principal: Principal | None) -> None:
         params = message.get("params") or {}
-        if "id" not in message or type(params) is not dict:
+        try:
+            kind = classify(message)
+        except McpError as error:
+            await reject(send, 400, error.message)
+            return
+        if kind != "request" or type(params) is not dict:
             await reject(send, 400, "Invalid Request: initialize must be a request with params")
             return
         version = negotiate_legacy(params.get("protocolVersion"))
@@ -193,8 +198,8 @@ class LegacyEndpoint:
     def notified(self, session: Session, message: dict[str, Any]) -> None:
         if message["method"] == "notifications/cancelled":
             params = message.get("params") or {}
-            request_id = params.get("requestId")
-            task = session.in_flight.get(request_id)
+            request_id = params.get("requestId") if type(params) is dict else None
+            task = session.in_flight.get(request_id) if valid_id(request_id) else None
             if task is not None:
                 session.cancelled[request_id] = True
                 task.cancel()
@@ -205,8 +210,8 @@ class LegacyEndpoint:
 
     async def set_level(self, call: Call) -> dict[str, Any]:
         level = call.params.get("level")
-        if level not in LOG_LEVELS:
-            raise invalid_params(f"Invalid log level {level!r}; expected one of {', '.join(LOG_LEVELS)}")
+        if type(level) is not str or level not in LOG_LEVELS:
+            raise invalid_params(f"Invalid log level; expected one of {', '.join(LOG_LEVELS)}")
         assert isinstance(call.channel, Session)
         call.channel.log_level = str(level)
         await self.store.save(call.channel)

@@ -18,7 +18,7 @@ from bosun.app.handlers import Handlers
 from bosun.protocol.call import META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_SUBSCRIPTION_ID, Call
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
-from bosun.protocol.jsonrpc import classify, error_bytes, result_bytes
+from bosun.protocol.jsonrpc import classify, error_bytes, response_id, result_bytes
 from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
 from bosun.transport.envelope import validate_envelope, validate_param_headers
@@ -45,7 +45,7 @@ class ModernEndpoint:
         if type(message) is list:
             await respond_error(send, 400, McpError(INVALID_REQUEST, "JSON-RPC batches are not supported in protocol 2026-07-28"))
             return
-        request_id = message.get("id") if type(message) is dict else None
+        request_id = response_id(message)
         try:
             kind = classify(message)
             if kind != "request":

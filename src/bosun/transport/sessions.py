@@ -54,7 +54,10 @@ class Session:
 
     def resolve(self, message: dict[str, Any]) -> bool:
         """Hand a client's response to the request waiting for it; False if none is."""
-        future = self.pending.get(message.get("id"))  # type: ignore[arg-type]
+        request_id = message.get("id")
+        if type(request_id) is not int:
+            return False  # the ids we send are integers; anything else answers nothing of ours
+        future = self.pending.get(request_id)
         if future is None or future.done():
             return False
         error = message.get("error")

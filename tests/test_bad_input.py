@@ -1,0 +1,98 @@
+"""Malformed input gets a 4xx and a JSON-RPC error, never a 5xx or a traceback (issue 9's regression cases)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import MODERN, Running, modern_headers, start_server, stop_server
+
+LEGACY = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+def with_nested(body: dict[str, Any], depth: int, leaf: Any = 1) -> bytes:
+    """`body` as JSON with the string "@nested@" replaced by `leaf` inside `depth` arrays (too deep for json.dumps)."""
+    deep = b"[" * depth + json.dumps(leaf).encode() + b"]" * depth
+    return json.dumps(body).encode().replace(b'"@nested@"', deep)
+
+
+def meta(**extra: Any) -> dict[str, Any]:
+    return {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}, **extra}
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Path]]:
+    log = tmp_path_factory.mktemp("bad-input") / "server.log"
+    running = start_server("tests/servers/everything.py", log=log, env={"BOSUN_LOG_FORMAT": "json"})
+    yield running, log
+    stop_server(running)
+
+
+def post(http: httpx.Client, server: Running, body: bytes | dict[str, Any] | list[Any], headers: dict[str, str]) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return http.post(server.url, content=content, headers=headers)
+
+
+def session(http: httpx.Client, server: Running, version: str = "2025-11-25") -> dict[str, str]:
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    answer = post(http, server, init, LEGACY)
+    return {**LEGACY, "mcp-session-id": answer.headers["mcp-session-id"], "mcp-protocol-version": version}
+
+
+def test_issue_9_crash_inputs_get_4xx_or_a_json_rpc_error_never_a_5xx(target: tuple[Running, Path]) -> None:
+    server, log = target
+    modern_call = modern_headers("tools/call", "add")
+    cases: list[tuple[str, bytes | dict[str, Any], dict[str, str]]] = [
+        ("id nested 300 deep", with_nested({"jsonrpc": "2.0", "id": "@nested@", "method": "tools/list", "params": {"_meta": meta()}},
+                                           300), modern_headers("tools/list")),
+        ("protocol version nested 1000 deep",
+         with_nested({"jsonrpc": "2.0", "id": 1, "method": "tools/list",
+                      "params": {"_meta": {**meta(), "io.modelcontextprotocol/protocolVersion": "@nested@"}}}, 1000, "x"),
+         modern_headers("tools/list")),
+        ("tool name nested 1000 deep",
+         with_nested({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "@nested@", "_meta": meta()}}, 1000, "add"),
+         modern_call),
+        ("Context tool with deeply nested arguments",
+         with_nested({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "confirm_action", "arguments": {"action": "@nested@"}, "_meta": meta()}}, 500, "x"),
+         modern_headers("tools/call", "confirm_action")),
+        ("completion with an object ref.name",
+         {"jsonrpc": "2.0", "id": 1, "method": "completion/complete",
+          "params": {"ref": {"type": "ref/prompt", "name": {}}, "argument": {"name": "language", "value": "p"}, "_meta": meta()}},
+         modern_headers("completion/complete")),
+    ]
+    with httpx.Client(timeout=10) as http:
+        for name, body, headers in cases:
+            answer = post(http, server, body, headers)
+            assert answer.status_code < 500, (name, answer.status_code, answer.text[:300])
+            assert "error" in answer.json() or answer.json().get("result", {}).get("isError"), name
+        origin = post(http, server, {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}},
+                      {**modern_headers("tools/list"), "origin": "http://[::1"})
+        assert origin.status_code == 403 and origin.json()["error"]["code"] == -32600
+        legacy = session(http, server)
+        for name, body in [
+            ("response with an object id", {"jsonrpc": "2.0", "id": {}, "result": {}}),
+            ("cancelled with a list requestId", {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": [1]}}),
+        ]:
+            assert post(http, server, body, legacy).status_code == 202, name
+        level = post(http, server, {"jsonrpc": "2.0", "id": 5, "method": "logging/setLevel", "params": {"level": {}}}, legacy)
+        assert level.status_code == 200 and level.json()["error"]["code"] == -32602
+        for name, body in [("initialize with jsonrpc 1.0", {"jsonrpc": "1.0", "id": 1, "method": "initialize", "params": {}}),
+                           ("initialize with an object id", {"jsonrpc": "2.0", "id": {"a": 1}, "method": "initialize", "params": {}})]:
+            answer = post(http, server, body, LEGACY)
+            assert answer.status_code == 400 and answer.json()["error"]["code"] == -32600, name
+            assert "mcp-session-id" not in answer.headers, name
+        deep = post(http, server, b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"x":' + b"[" * 65 + b"]" * 65 + b"}}",
+                    modern_headers("tools/list"))
+        assert deep.status_code == 400 and "nested deeper than 64" in deep.json()["error"]["message"]
+        fine = post(http, server, b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":' + json.dumps(meta()).encode()
+                    + b',"x":' + b"[" * 60 + b"]" * 60 + b"}}", modern_headers("tools/list"))
+        assert fine.status_code == 200  # within the limit, with far more brackets than levels would not matter
+    text = log.read_text()
+    assert "Traceback" not in text and '"level":"error"' not in text, text[-2000:]
