@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from conftest import BOSUN, ROOT, free_port, modern_call, start_server, stop_server
-from pg import PG_DSN, PrivateRedis, fresh_database, postgres, psql
+from pg import PG_DSN, PrivatePostgres, PrivateRedis, fresh_database, psql
 
 DATA_ENV = {"DATABASE_URL": f"{PG_DSN}/test", "BOSUN_READINESS_INTERVAL": "0.2"}
 
@@ -116,24 +116,33 @@ def test_no_connection_is_left_idle_in_transaction_after_errors_and_cancellation
 
 
 def test_postgres_restart_flips_readiness_and_is_survived() -> None:
-    running = start_server("tests/servers/data_server.py", env=DATA_ENV)
+    """On a private PostgreSQL: the machine's shared server is never stopped by a test."""
+    database = PrivatePostgres(free_port())
+    database.start()
+    env = {**DATA_ENV, "DATABASE_URL": database.url}
+    running = start_server("tests/servers/data_server.py", env=env)
     try:
         with httpx.Client(timeout=30) as http:
             assert _ready(http, running.base, 200)
             assert "result" in call(http, running.url, "count", label="x").json()
-            try:
-                postgres("stop")
-                assert _ready(http, running.base, 503)
-                body = http.get(running.base + "/ready").json()
-                assert body["failing"] == ["database"]
-                assert http.get(running.base + "/health").status_code == 200  # never restart for a database outage
-            finally:
-                postgres("start")
+            database.stop()
+            assert _ready(http, running.base, 503)
+            body = http.get(running.base + "/ready").json()
+            assert body["failing"] == ["database"]
+            assert http.get(running.base + "/health").status_code == 200  # never restart for a database outage
+            # Down: the same retryable 503 an exhausted pool gives, and none of the driver's text.
+            down = call(http, running.url, "count", label="x")
+            assert down.status_code == 503, down.text
+            error = down.json()["error"]
+            assert error["code"] == -32603 and "Database unavailable" in error["message"]
+            assert "Errno" not in down.text and "refused" not in down.text.lower() and "127.0.0.1" not in down.text
+            database.start()
             assert _ready(http, running.base, 200, timeout=30)
             results = [call(http, running.url, "count", label="x").json() for _ in range(5)]
             assert all("result" in result for result in results), results  # stale pooled connections were replaced
     finally:
         stop_server(running)
+        database.remove()
 
 
 def test_redis_outage_leaves_tool_calls_working(tmp_path: Path) -> None:

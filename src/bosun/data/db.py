@@ -36,6 +36,22 @@ class DatabaseBusy(McpError):
                          http_status=503)
 
 
+class DatabaseUnavailable(McpError):
+    """The database cannot be reached: the same retryable 503 as a busy pool, and none of the driver's text."""
+
+    def __init__(self) -> None:
+        super().__init__(INTERNAL_ERROR, "Database unavailable; retry later", http_status=503)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a failure means the database (or the connection to it) is gone, as opposed to a bad statement."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, OSError | ConnectionError | InterfaceError | OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 5, pool_timeout: float = 5.0,
                  pool_recycle: float = 1800.0, pre_ping: bool = True, external_pool: bool = False,
@@ -77,14 +93,22 @@ class Database:
             connection = await self.engine.connect()
         except PoolTimeout:
             raise DatabaseBusy(self.pool_timeout) from None
+        except Exception as exc:
+            if _unreachable(exc):
+                log.warning("database unavailable: %s", type(exc).__name__)
+                raise DatabaseUnavailable() from None
+            raise
         self._record_wait(time.perf_counter() - started)
         session = AsyncSession(bind=connection, expire_on_commit=False)
         try:
             yield session
             await session.commit()
-        except BaseException:
+        except BaseException as exc:
             # Shielded: a cancelled call must still roll back and hand its connection back.
             await asyncio.shield(_rollback(session))
+            if isinstance(exc, Exception) and not isinstance(exc, McpError) and _unreachable(exc):
+                log.warning("database connection lost: %s", type(exc).__name__)
+                raise DatabaseUnavailable() from None
             raise
         finally:
             await asyncio.shield(_close(session, connection))
