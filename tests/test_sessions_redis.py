@@ -44,6 +44,7 @@ def test_a_session_opened_on_one_replica_is_served_by_another(tmp_path: Path) ->
             redis.stop()
             refused = _post(http, second, other, call)
             assert refused.status_code == 503 and "Session store unavailable" in refused.json()["error"]["message"]
+            assert refused.json()["error"]["code"] == -32603 and refused.headers["retry-after"] == "1"  # retryable, not -32600
             modern = modern_call(http, second.url, "tools/call", {"name": "add", "arguments": {"a": 1, "b": 1}})
             assert modern.json()["result"]["structuredContent"] == {"result": 2}
     finally:

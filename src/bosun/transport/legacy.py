@@ -26,10 +26,16 @@ from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSIO
 from bosun.security.gate import Gate
 from bosun.transport.sessions import Session, SessionStore
 from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
-from bosun.transport.wire import JSON_HEADERS, Headers, accepts, reject, respond
+from bosun.transport.wire import JSON_HEADERS, Headers, accepts, reject, respond, respond_error
 from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")
+
+
+async def _store_error(send: Send, error: McpError) -> None:
+    """The session store failed: its own code (-32603 when unavailable), and Retry-After on a 503."""
+    extra = ((b"retry-after", b"1"),) if error.http_status == 503 else ()
+    await respond_error(send, error.http_status, error, headers=JSON_HEADERS + extra)
 
 
 def _session_header(session: Session) -> tuple[tuple[bytes, bytes], ...]:
@@ -113,7 +119,7 @@ class LegacyEndpoint:
                                               client_info if type(client_info) is dict else None,
                                               principal.key if principal is not None else None)
         except McpError as error:
-            await reject(send, error.http_status, error.message)
+            await _store_error(send, error)
             return
         result: dict[str, Any] = {"protocolVersion": version, "capabilities": self.handlers.capabilities,
                                   "serverInfo": self.handlers.server_info}
@@ -129,7 +135,7 @@ class LegacyEndpoint:
         try:
             session = await self.store.get(session_id)
         except McpError as error:
-            await reject(send, error.http_status, error.message)
+            await _store_error(send, error)
             return None
         if session is not None and session.owner != (principal.key if principal is not None else None):
             # Another principal's session: answered exactly as an unknown one, so session ids cannot be probed.
@@ -282,7 +288,7 @@ class LegacyEndpoint:
         try:
             deleted = await self.store.delete(session_id)
         except McpError as error:
-            await reject(send, error.http_status, error.message)
+            await _store_error(send, error)
             return
         if not deleted:
             await reject(send, 404, "Session not found or expired")

@@ -26,8 +26,16 @@ from bosun.transport.sessions import Session
 log = logging.getLogger("bosun.sessions")
 
 
+_WARN_EVERY = 30.0
+_last_warning = [-1e18]
+
+
 def _unavailable(exc: Exception) -> McpError:
-    log.warning("session store unavailable: %s: %s", type(exc).__name__, exc)
+    """The error a client gets when Redis fails; the warning is logged at most every 30 s, not once per request."""
+    now = time.monotonic()
+    if now - _last_warning[0] >= _WARN_EVERY:
+        _last_warning[0] = now
+        log.warning("session store unavailable: %s: %s", type(exc).__name__, exc)
     return McpError(INTERNAL_ERROR, "Session store unavailable; retry shortly", http_status=503)
 
 
