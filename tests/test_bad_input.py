@@ -96,3 +96,29 @@ def test_issue_9_crash_inputs_get_4xx_or_a_json_rpc_error_never_a_5xx(target: tu
         assert fine.status_code == 200  # within the limit, with far more brackets than levels would not matter
     text = log.read_text()
     assert "Traceback" not in text and '"level":"error"' not in text, text[-2000:]
+
+
+def test_cancelling_one_request_of_a_batch_leaves_the_rest_answered(target: tuple[Running, Path]) -> None:
+    import threading
+    import time
+
+    server, _ = target
+    with httpx.Client(timeout=10) as http:
+        headers = session(http, server, "2025-03-26")
+        batch = [{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "nap", "arguments": {"seconds": 5}}},
+                 {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}]
+        answers: list[httpx.Response] = []
+        worker = threading.Thread(target=lambda: answers.append(httpx.post(server.url, json=batch, headers=headers, timeout=10)))
+        started = time.monotonic()
+        worker.start()
+        time.sleep(0.4)
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}
+        assert post(http, server, cancel, headers).status_code == 202
+        worker.join(10)
+    assert answers and answers[0].status_code == 200, answers
+    body = answers[0].text
+    messages = json.loads(body) if body.lstrip().startswith("[") else next(
+        json.loads(line[5:]) for line in body.splitlines() if line.startswith("data:") and line[5:].strip().startswith("["))
+    assert [message["id"] for message in messages] == [2]  # the cancelled request gets no response, the other its result
+    assert messages[0]["result"]["structuredContent"] == {"result": 3}
+    assert time.monotonic() - started < 4

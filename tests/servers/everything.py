@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -88,6 +89,13 @@ def media() -> list[object]:
         EmbeddedResource("bosun://readme", text="embedded", mime_type="text/plain"),
         ResourceLink("greeting://World", "greeting"),
     ]
+
+
+@server.tool()
+async def nap(seconds: float) -> str:
+    """Take a while (for cancellation tests)."""
+    await asyncio.sleep(seconds)
+    return f"slept {seconds}"
 
 
 @server.tool()

@@ -195,7 +195,15 @@ class LegacyEndpoint:
             elif kind == "notification":
                 self.notified(session, item)
             else:
-                answers.append(await self.run(session, item, reply, principal))
+                try:
+                    answers.append(await self.run(session, item, reply, principal))
+                except asyncio.CancelledError:
+                    if reply.disconnected or session.cancelled.pop(item["id"], None) is None:
+                        raise
+                    # That one request was cancelled by the client: it gets no response; the batch goes on.
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
         if not answers:
             await respond(send, 202, b"", _session_header(session))
             return
