@@ -122,3 +122,40 @@ def test_cancelling_one_request_of_a_batch_leaves_the_rest_answered(target: tupl
     assert [message["id"] for message in messages] == [2]  # the cancelled request gets no response, the other its result
     assert messages[0]["result"]["structuredContent"] == {"result": 3}
     assert time.monotonic() - started < 4
+
+
+def test_initialize_floods_evict_the_least_recently_used_idle_sessions_instead_of_locking_clients_out(tmp_path: Path) -> None:
+    from bosun.security.apikeys import hash_key
+
+    keys = {name: f"bsk_{name}-flood-key-00000000000000000000000000000000" for name in ("alice", "bob", "carol")}
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("".join(f"{name} {hash_key(key)}\n" for name, key in keys.items()))
+    env = {"BOSUN_AUTH_API_KEYS_FILE": str(keys_file), "BOSUN_MAX_SESSIONS": "5", "BOSUN_MAX_SESSIONS_PER_CLIENT": "3"}
+    server = start_server("tests/servers/everything.py", env=env)
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    try:
+        with httpx.Client(timeout=10) as http:
+            def open_one(who: str) -> dict[str, str]:
+                answer = post(http, server, init, {**LEGACY, "x-api-key": keys[who]})
+                assert answer.status_code == 200, answer.text
+                return {**LEGACY, "x-api-key": keys[who], "mcp-session-id": answer.headers["mcp-session-id"],
+                        "mcp-protocol-version": "2025-11-25"}
+
+            def alive(headers: dict[str, str]) -> bool:
+                return post(http, server, ping, headers).status_code == 200
+
+            alice = [open_one("alice") for _ in range(3)]
+            assert alive(alice[0])  # alice[0] is now her most recently used
+            alice.append(open_one("alice"))  # her fourth: her least recently used idle one (alice[1]) goes
+            assert [alive(h) for h in alice] == [True, False, True, True]
+            bob = [open_one("bob") for _ in range(2)]  # 5 in all now: alice 0, 2, 3 and bob 0, 1
+            carol = open_one("carol")  # over the global cap: the least recently used idle session goes, not carol
+            assert alive(carol)
+            survivors = [alive(h) for h in (alice[0], alice[2], alice[3], *bob)]
+            assert survivors.count(False) == 1 and survivors[0] is False  # alice[0] was used longest ago
+            metrics = http.get(server.base + "/metrics").text
+            assert "mcp_sessions_active 5.0" in metrics
+    finally:
+        stop_server(server)

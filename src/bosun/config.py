@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     allowed_hosts: CommaList = []
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     session_idle_seconds: float = Field(1800.0, gt=0)
+    max_sessions: int = Field(10_000, ge=1)
+    max_sessions_per_client: int = Field(100, ge=1)
     client_request_timeout: float = Field(300.0, gt=0)
     sse_keepalive_seconds: float = Field(15.0, gt=0)
     state_keys: Annotated[list[SecretStr], NoDecode] = []
@@ -181,6 +183,8 @@ class Settings(BaseSettings):
             allowed_hosts=tuple(self.allowed_hosts),
             max_body_bytes=self.max_body_bytes,
             session_idle_seconds=self.session_idle_seconds,
+            max_sessions=self.max_sessions,
+            max_sessions_per_client=self.max_sessions_per_client,
             client_request_timeout=self.client_request_timeout,
             keepalive_seconds=self.sse_keepalive_seconds,
         )

@@ -92,7 +92,8 @@ class McpApp:
         self.path = options.path
         self.guard = Guard(options)
         self.hub = hub or ChangeHub()
-        self.store = store or MemorySessionStore(options.session_idle_seconds, options.client_request_timeout, observer=observer)
+        self.store = store or MemorySessionStore(options.session_idle_seconds, options.client_request_timeout, options.max_sessions,
+                                                 observer, options.max_sessions_per_client)
         self.observer = observer
         self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds, observer)
         self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds, observer, gate)
@@ -186,11 +187,13 @@ class McpApp:
                 await self._refused(send, refusal, message)
                 return
         endpoint = self.legacy if _wants_legacy(message, headers) else self.modern
+        client = scope.get("client")
+        peer = client[0] if client else None
         if self.tracing is not None:
             with self.tracing.request(_method_label(message), message, headers.get(b"traceparent")):
-                await self._observed(endpoint, receive, send, headers, message, principal)
+                await self._observed(endpoint, receive, send, headers, message, principal, peer)
             return
-        await self._observed(endpoint, receive, send, headers, message, principal)
+        await self._observed(endpoint, receive, send, headers, message, principal, peer)
 
     async def _refuse(self, send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         """A transport-level refusal, counted (a spike of 403s or 413s is worth seeing) and answered."""
@@ -207,10 +210,10 @@ class McpApp:
         await respond(send, refusal.status, body, JSON_HEADERS + refusal.headers)
 
     async def _observed(self, endpoint: LegacyEndpoint | ModernEndpoint, receive: Receive, send: Send,
-                        headers: Headers, message: Any, principal: Principal | None) -> None:
+                        headers: Headers, message: Any, principal: Principal | None, peer: str | None) -> None:
         observer = self.observer
         if observer is None:
-            await endpoint.post(receive, send, headers, message, principal)
+            await endpoint.post(receive, send, headers, message, principal, peer)
             return
         status = 0
 
@@ -223,7 +226,7 @@ class McpApp:
         started = time.perf_counter()
         observer.inflight(1)
         try:
-            await endpoint.post(receive, recording_send, headers, message, principal)
+            await endpoint.post(receive, recording_send, headers, message, principal, peer)
         finally:
             observer.inflight(-1)
             observer.request(_method_label(message), status, time.perf_counter() - started)

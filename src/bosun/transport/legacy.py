@@ -56,9 +56,10 @@ class LegacyEndpoint:
         self.closing = asyncio.Event()
 
     # POST.
-    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any, principal: Principal | None = None) -> None:
+    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any, principal: Principal | None = None,
+                   peer: str | None = None) -> None:
         if type(message) is dict and message.get("method") == "initialize":
-            await self.initialize(send, headers, message, principal)
+            await self.initialize(send, headers, message, principal, peer)
             return
         session = await self._session(send, headers, principal)
         if session is None:
@@ -101,7 +102,8 @@ class LegacyEndpoint:
             finally:
                 reply.close()
 
-    async def initialize(self, send: Send, headers: Headers, message: dict[str, Any], principal: Principal | None) -> None:
+    async def initialize(self, send: Send, headers: Headers, message: dict[str, Any], principal: Principal | None,
+                         peer: str | None = None) -> None:
         params = message.get("params") or {}
         try:
             kind = classify(message)
@@ -117,7 +119,8 @@ class LegacyEndpoint:
         try:
             session = await self.store.create(version, capabilities if type(capabilities) is dict else {},
                                               client_info if type(client_info) is dict else None,
-                                              principal.key if principal is not None else None)
+                                              principal.key if principal is not None else None,
+                                              principal.key if principal is not None else f"peer#{peer or '-'}")
         except McpError as error:
             await _store_error(send, error)
             return

@@ -41,7 +41,8 @@ class ModernEndpoint:
         self.result_meta = {META_SERVER_INFO: handlers.server_info}
         self.closing = asyncio.Event()
 
-    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any, principal: Principal | None = None) -> None:
+    async def post(self, receive: Receive, send: Send, headers: Headers, message: Any, principal: Principal | None = None,
+                   peer: str | None = None) -> None:
         if type(message) is list:
             await respond_error(send, 400, McpError(INVALID_REQUEST, "JSON-RPC batches are not supported in protocol 2026-07-28"))
             return

@@ -27,6 +27,8 @@ class HttpOptions:
     allowed_hosts: tuple[str, ...] = ()  # "*" disables the check
     max_body_bytes: int = 4 * 1024 * 1024
     session_idle_seconds: float = 1800.0
+    max_sessions: int = 10_000
+    max_sessions_per_client: int = 100
     client_request_timeout: float = 300.0
     keepalive_seconds: float = 15.0
 

@@ -30,6 +30,7 @@ class Session:
     capabilities: dict[str, Any]
     client_info: dict[str, Any] | None
     owner: str | None = None  # the principal that opened it; anyone else is told it does not exist
+    client: str = "-"  # whose quota it counts against: the principal, or the peer address on an open server
     log_level: str | None = None
     subscriptions: set[str] = field(default_factory=set)
     touched: float = field(default_factory=time.monotonic)
@@ -78,7 +79,7 @@ class Session:
 
 class SessionStore(Protocol):
     async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
-                     owner: str | None = None) -> Session: ...
+                     owner: str | None = None, client: str | None = None) -> Session: ...
 
     async def get(self, session_id: str) -> Session | None: ...
 
@@ -90,31 +91,58 @@ class SessionStore(Protocol):
 
 
 class MemorySessionStore:
-    """Sessions in this process's memory, dropped after `idle_seconds` without a request."""
+    """Sessions in this process's memory, dropped after `idle_seconds` without a request.
+
+    Bounded two ways, so `initialize` floods cannot lock clients out: at most `max_sessions`
+    in all, and at most `max_per_client` per client (the principal, or the peer address on an
+    open server). At either bound the least recently used idle session (no stream, nothing in
+    flight) of that scope is evicted; its client gets 404 and initializes again, as the spec
+    intends. Only when nothing is idle does `initialize` get a 503.
+    """
 
     def __init__(self, idle_seconds: float = 1800.0, request_timeout: float = 300.0, max_sessions: int = 10_000,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, max_per_client: int = 100) -> None:
         self.observer = observer
         self.idle_seconds = idle_seconds
         self.request_timeout = request_timeout
         self.max_sessions = max_sessions
-        self._sessions: dict[str, Session] = {}
+        self.max_per_client = max_per_client
+        self._sessions: dict[str, Session] = {}  # least recently used first
+        self._by_client: dict[str, dict[str, None]] = {}  # client -> its session ids, least recently used first
+        self.evicted = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
-                     owner: str | None = None) -> Session:
+                     owner: str | None = None, client: str | None = None) -> Session:
+        client = client or owner or "-"
+        mine = self._by_client.get(client)
+        if mine is not None and len(mine) >= self.max_per_client and not self._evict(mine):
+            raise McpError(-32000, "Too many open sessions for this client; close one (DELETE) or retry later",
+                           http_status=503)
         if len(self._sessions) >= self.max_sessions:
             await self.expire()
-            if len(self._sessions) >= self.max_sessions:
+            if len(self._sessions) >= self.max_sessions and not self._evict(self._sessions):
                 raise McpError(-32000, "Too many open sessions; try again later", http_status=503)
         session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, owner,
                           request_timeout=self.request_timeout)
+        session.client = client
         self._sessions[session.id] = session
+        self._by_client.setdefault(client, {})[session.id] = None
         if self.observer is not None:
             self.observer.session(1)
         return session
+
+    def _evict(self, candidates: dict[str, Any]) -> bool:
+        """Drop the least recently used idle session among `candidates`; False if every one is busy."""
+        for session_id in candidates:
+            session = self._sessions[session_id]
+            if session.stream is None and not session.in_flight:
+                self._drop(session_id)
+                self.evicted += 1
+                return True
+        return False
 
     async def get(self, session_id: str) -> Session | None:
         session = self._sessions.get(session_id)
@@ -125,15 +153,28 @@ class MemorySessionStore:
             await self.delete(session_id)
             return None
         session.touched = now
+        # Most recently used goes last (dicts keep insertion order): eviction takes from the front.
+        self._sessions[session_id] = self._sessions.pop(session_id)
+        mine = self._by_client.get(session.client)
+        if mine is not None:
+            mine[session_id] = mine.pop(session_id, None)
         return session
 
     async def save(self, session: Session) -> None:
         """Sessions here are the stored objects themselves: nothing to write back."""
 
     async def delete(self, session_id: str) -> bool:
+        return self._drop(session_id)
+
+    def _drop(self, session_id: str) -> bool:
         session = self._sessions.pop(session_id, None)
         if session is None:
             return False
+        mine = self._by_client.get(session.client)
+        if mine is not None:
+            mine.pop(session_id, None)
+            if not mine:
+                del self._by_client[session.client]
         session.close()
         if self.observer is not None:
             self.observer.session(-1)

@@ -60,7 +60,8 @@ class RedisSessionStore:
                              "o": session.owner, "l": session.log_level, "s": sorted(session.subscriptions)})
 
     async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
-                     owner: str | None = None) -> Session:
+                     owner: str | None = None, client: str | None = None) -> Session:
+        """`client` (the quota key) is unused here: Redis expires idle sessions by itself, with room for millions."""
         session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, owner,
                           request_timeout=self.request_timeout)
         try:
