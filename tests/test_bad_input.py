@@ -156,6 +156,6 @@ def test_initialize_floods_evict_the_least_recently_used_idle_sessions_instead_o
             survivors = [alive(h) for h in (alice[0], alice[2], alice[3], *bob)]
             assert survivors.count(False) == 1 and survivors[0] is False  # alice[0] was used longest ago
             metrics = http.get(server.base + "/metrics").text
-            assert "mcp_sessions_active 5.0" in metrics
+            assert "mcp_sessions_active 5.0" in metrics and "mcp_sessions_evicted_total 2.0" in metrics
     finally:
         stop_server(server)

@@ -52,6 +52,7 @@ class LocalMetrics:
         self.checks: dict[tuple[str, str], int] = {}
         self.ready_now = 0
         self.refusals: dict[tuple[str, str], int] = {}
+        self.evictions = 0
         self.events: dict[str, int] = {}
         self.build: tuple[str, str, str, str] | None = None
         REGISTRY.register(_Collector(self))
@@ -83,6 +84,9 @@ class LocalMetrics:
 
     def session(self, delta: int) -> None:
         self.sessions_now += delta
+
+    def session_evicted(self) -> None:
+        self.evictions += 1
 
     def check(self, name: str, critical: bool, ok: bool) -> None:
         self.checks[(name, str(critical).lower())] = 1 if ok else 0
@@ -136,6 +140,8 @@ class _Collector:
         yield GaugeMetricFamily("mcp_open_streams", "Open SSE streams (responses, GET streams, subscriptions)",
                                 value=local.streams_now)
         yield GaugeMetricFamily("mcp_sessions_active", "Open 2025-era sessions", value=local.sessions_now)
+        yield CounterMetricFamily("mcp_sessions_evicted", "Sessions evicted to make room at BOSUN_MAX_SESSIONS(_PER_CLIENT)",
+                                  value=local.evictions)
         checks = GaugeMetricFamily("mcp_readiness_check", "1 if a readiness check passes, 0 if it fails",
                                    labels=["check", "critical"])
         for labels, value in list(local.checks.items()):

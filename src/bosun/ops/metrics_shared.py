@@ -31,6 +31,7 @@ class SharedMetrics:
                            multiprocess_mode="max")
         self.refusals = Counter("mcp_auth_refusals", "Requests refused by the security layer, by reason and HTTP status",
                                 ["reason", "status"])
+        self.evictions = Counter("mcp_sessions_evicted", "Sessions evicted to make room at BOSUN_MAX_SESSIONS(_PER_CLIENT)")
         self.events = Counter("bosun_security_events", "Security-layer events: key fetches, rate limiter fail-open", ["event"])
         self._tools: Container[str] = frozenset()
         self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
@@ -79,6 +80,9 @@ class SharedMetrics:
 
     def set_ready(self, ok: bool) -> None:
         self.ready.set(1 if ok else 0)
+
+    def session_evicted(self) -> None:
+        self.evictions.inc()
 
     def refusal(self, reason: str, status: int) -> None:
         self.refusals.labels(*refusal_labels(reason, status)).inc()

@@ -109,7 +109,6 @@ class MemorySessionStore:
         self.max_per_client = max_per_client
         self._sessions: dict[str, Session] = {}  # least recently used first
         self._by_client: dict[str, dict[str, None]] = {}  # client -> its session ids, least recently used first
-        self.evicted = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -140,7 +139,8 @@ class MemorySessionStore:
             session = self._sessions[session_id]
             if session.stream is None and not session.in_flight:
                 self._drop(session_id)
-                self.evicted += 1
+                if self.observer is not None:
+                    self.observer.session_evicted()
                 return True
         return False
 
