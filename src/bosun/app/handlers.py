@@ -63,6 +63,20 @@ def _require_capabilities(call: Call, need: InputRequired) -> None:
         raise missing_capability(*missing) from None
 
 
+def _outcome(result: dict[str, Any]) -> str:
+    """How a call that returned went: ok, error (an `isError` result) or input_required."""
+    if result.get("isError"):
+        return "error"
+    return "input_required" if result.get("resultType") == "input_required" else "ok"
+
+
+def _failure(failure: BaseException) -> str:
+    """How a call that raised went, for the audit trail: error:<code>, cancelled or exception."""
+    if isinstance(failure, McpError):
+        return f"error:{failure.code}"
+    return "cancelled" if isinstance(failure, asyncio.CancelledError) else "exception"
+
+
 class Handlers:
     """Method tables for both eras, bound to one registry."""
 
@@ -107,14 +121,10 @@ class Handlers:
             outcome = "exception"
             try:
                 result = await handler(call)
-                outcome = ("error" if result.get("isError") else
-                           "input_required" if result.get("resultType") == "input_required" else "ok")
+                outcome = _outcome(result)
                 return result
-            except McpError as error:
-                outcome = f"error:{error.code}"
-                raise
-            except asyncio.CancelledError:
-                outcome = "cancelled"
+            except BaseException as failure:
+                outcome = _failure(failure)
                 raise
             finally:
                 target = call.params.get(target_key)
@@ -231,14 +241,10 @@ class Handlers:
         audited = "exception"
         try:
             result = await self._call_tool(call, tool, arguments)
-            outcome = audited = ("error" if result.get("isError") else
-                                 "input_required" if result.get("resultType") == "input_required" else "ok")
+            outcome = audited = _outcome(result)
             return result
-        except McpError as error:
-            audited = f"error:{error.code}"
-            raise
-        except asyncio.CancelledError:
-            audited = "cancelled"
+        except BaseException as failure:
+            audited = _failure(failure)  # the metric keeps its bounded "exception"; the audit says which
             raise
         finally:
             seconds = time.perf_counter() - started

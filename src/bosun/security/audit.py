@@ -167,10 +167,9 @@ class StreamSink:
 class Audit:
     """Writes audit records; with `enabled` False every call is a no-op."""
 
-    __slots__ = ("enabled", "calls", "arguments", "sink")
+    __slots__ = ("calls", "arguments", "sink")
 
     def __init__(self, enabled: bool = True, arguments: bool = False, destination: str = "stderr", calls: bool = True) -> None:
-        self.enabled = enabled
         self.calls = enabled and calls
         """Whether every call is recorded (BOSUN_AUDIT=all), not only refusals."""
         self.arguments = arguments

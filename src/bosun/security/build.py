@@ -40,35 +40,7 @@ class _LazyHttp:
             await self._client.aclose()
 
 
-class _ClosingChain(VerifierChain):
-    def __init__(self, verifiers: list[TokenVerifier], http: _LazyHttp) -> None:
-        super().__init__(verifiers)
-        self.http = http
-        self._warming: list[Any] = []  # the start-up key fetches, kept referenced until done
-
-    async def start(self) -> None:
-        import asyncio
-
-        for verifier in self.verifiers:
-            keys = getattr(verifier, "keys", None)
-            if keys is not None and getattr(keys, "remote", False):
-                # Fetch signing keys now, in the background, so the first caller need not wait for them.
-                self._warming.append(asyncio.create_task(_quietly(keys.refresh())))
-        await super().start()
-
-    async def close(self) -> None:
-        await super().close()
-        await self.http.aclose()
-
-
-async def _quietly(work: Any) -> None:
-    try:
-        await work
-    except Exception:  # the failure is logged where it happens; the next request retries
-        return
-
-
-def build_verifier(options: SecurityOptions, observer: Observer | None) -> TokenVerifier | None:
+def build_verifier(options: SecurityOptions, observer: Observer | None) -> VerifierChain | None:
     if not options.enabled:
         return None
     event = observer.security_event if observer is not None else None
@@ -91,7 +63,7 @@ def build_verifier(options: SecurityOptions, observer: Observer | None) -> Token
         assert options.client_id is not None and options.client_secret is not None
         verifiers.append(IntrospectionVerifier(options.introspection_url, options.client_id, options.client_secret, http,
                                                options.audiences, options.issuer, options.introspection_cache_seconds))
-    return _ClosingChain(verifiers, http)
+    return VerifierChain(verifiers, on_close=http.aclose)
 
 
 def build_gate(options: SecurityOptions, registry: Registry, observer: Observer | None, redis_url: str,

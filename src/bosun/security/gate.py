@@ -21,18 +21,18 @@ from bosun.security.challenge import Challenges, Refusal
 from bosun.security.options import RateLimit, SecurityOptions
 from bosun.security.policy import Policy, target_of
 from bosun.security.ratelimit import Bucket, RateLimiter
-from bosun.security.verifier import InvalidToken, TokenVerifier, VerifierUnavailable
+from bosun.security.verifier import InvalidToken, TokenVerifier, VerifierChain, VerifierUnavailable
 
 log = logging.getLogger("bosun.security")
 _MAX_TOKEN = 16_384
 
 
 class Gate:
-    def __init__(self, options: SecurityOptions, verifier: TokenVerifier | None, policy: Policy,
+    def __init__(self, options: SecurityOptions, verifiers: VerifierChain | None, policy: Policy,
                  limiter: RateLimiter | None, audit: Audit, observer: Observer | None = None) -> None:
-        self.enabled = options.enabled and verifier is not None
+        self.enabled = options.enabled and verifiers is not None
         self.options = options
-        self.verifier = verifier
+        self.verifiers = verifiers
         self.policy = policy
         self.limiter = limiter
         self.rate: RateLimit | None = options.rate_limit
@@ -40,30 +40,26 @@ class Gate:
         self.observer = observer
         self.challenges = Challenges(options, policy.challenge_scopes)
         self._tool_limits: dict[str, RateLimit] = {}
-        self._verifiers: list[TokenVerifier] = list(getattr(verifier, "verifiers", [verifier] if verifier else []))
         self._by_header: dict[str, TokenVerifier] = {}
 
     async def authenticate(self, authorization: str | None, api_key: str | None, peer: str | None = None) -> Principal | None:
         """The caller, or None when the server runs open; raises `Refusal` (401, or 503 if no one can vouch).
 
-        A token seen before is answered from the verifier's memory without awaiting anything.
+        The transport asks `remembered` first; this is the way for a header not seen before.
         """
-        if not self.enabled:
+        if self.verifiers is None:
             return None
-        known = self.remembered(authorization)
-        if known is not None:
-            return known
         try:
             token = self._credential(authorization, api_key)
-            for verifier in self._verifiers:
-                if verifier.accepts(token):
-                    principal = verifier.remembered(token) or await verifier.verify(token)
-                    if authorization is not None and verifier.remembered(token) is principal:
-                        if len(self._by_header) >= 4096:
-                            self._by_header.clear()
-                        self._by_header[authorization] = verifier  # the next request skips straight to it
-                    return principal
-            raise InvalidToken("The access token is not one this server accepts")
+            verifier = self.verifiers.pick(token)
+            if verifier is None:
+                raise InvalidToken("The access token is not one this server accepts")
+            principal = await verifier.verify(token)
+            if authorization is not None and verifier.remembered(token) is principal:
+                if len(self._by_header) >= 4096:
+                    self._by_header.clear()
+                self._by_header[authorization] = verifier  # the next request skips straight to it
+            return principal
         except InvalidToken as exc:
             raise self.refuse(self.challenges.invalid(str(exc)), peer=peer) from None
         except VerifierUnavailable as exc:
@@ -135,8 +131,7 @@ class Gate:
                 tool = tools.get(name) if type(name) is str else None
                 scopes = policy.base
                 if tool is not None:
-                    if tool.scopes:
-                        scopes = scopes | tool.scopes
+                    scopes = policy.tool_scopes(tool)
                     if tool.rate_limit is not None:
                         limited.append((f"t:{name}", self._limit(tool.rate_limit), 1))
             elif granted is not None:
@@ -191,13 +186,13 @@ class Gate:
         self.audit.record(principal, "-", None, "refused:session_owner", 0.0)
 
     async def start(self) -> None:
-        if self.verifier is not None:
-            await self.verifier.start()
+        if self.verifiers is not None:
+            await self.verifiers.start()
 
     async def close(self) -> None:
         self.audit.flush()
-        if self.verifier is not None:
-            await self.verifier.close()
+        if self.verifiers is not None:
+            await self.verifiers.close()
         if self.limiter is not None:
             await self.limiter.close()
 

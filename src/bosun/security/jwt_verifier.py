@@ -13,6 +13,7 @@ leaves the issuer's key set.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -74,6 +75,7 @@ class JwtVerifier:
         self.algorithms = frozenset(algorithms)
         self.leeway = leeway_seconds
         self._verified: dict[str, tuple[Principal, float, str | None]] = {}
+        self._warming: asyncio.Task[None] | None = None
 
     def accepts(self, token: str) -> bool:
         return token.count(".") == 2
@@ -134,10 +136,19 @@ class JwtVerifier:
 
 
     async def start(self) -> None:
-        return None
+        """Fetch the issuer's keys now, in the background, so the first caller need not wait for them."""
+        if self.keys.remote:
+            self._warming = asyncio.create_task(_quietly(self.keys.refresh()))
 
     async def close(self) -> None:
         return None
+
+
+async def _quietly(work: Any) -> None:
+    try:
+        await work
+    except Exception:  # the failure is logged where it happens; the next request retries
+        return
 
 
 def _reason(failure: Exception | None) -> str:

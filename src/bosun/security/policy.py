@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from bosun.app.registry import Registry
+from bosun.app.tools import Tool
 from bosun.protocol.principal import Principal
 
 _TARGETED = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "resource", "resources/subscribe": "resource"}
@@ -55,13 +56,17 @@ class Policy:
         declared: frozenset[str] = frozenset()
         if kind == "tool":
             tool = registry.tools.get(target)
-            declared = tool.scopes if tool is not None else declared
+            return self.tool_scopes(tool) if tool is not None else self.base
         elif kind == "prompt" or (method == "completion/complete" and params["ref"].get("type") == "ref/prompt"):
             prompt = registry.prompts.get(target)
             declared = prompt.scopes if prompt is not None else declared
         else:
             declared = self._resource_scopes(target)
         return self.base | declared if declared else self.base
+
+    def tool_scopes(self, tool: Tool) -> frozenset[str]:
+        """What calling `tool` needs: the server's scopes and the tool's own."""
+        return self.base | tool.scopes if tool.scopes else self.base
 
     def _resource_scopes(self, uri: str) -> frozenset[str]:
         registry = self.registry

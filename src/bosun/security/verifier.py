@@ -10,6 +10,7 @@ network call per request: whatever they fetch, they cache.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bosun.protocol.principal import Principal
@@ -48,22 +49,18 @@ class TokenVerifier(Protocol):
 
 
 class VerifierChain:
-    """Asks the first verifier that accepts the token's shape; one verifier's refusal is final."""
+    """The verifiers a server trusts, in order: the first that accepts a token's shape judges it, and its
+    refusal is final. Owns their lifecycle (and anything they share, closed by `on_close`)."""
 
-    def __init__(self, verifiers: list[TokenVerifier]) -> None:
+    def __init__(self, verifiers: list[TokenVerifier], on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self.verifiers = verifiers
+        self._on_close = on_close
 
-    def accepts(self, token: str) -> bool:
-        return any(verifier.accepts(token) for verifier in self.verifiers)
-
-    def remembered(self, token: str) -> Principal | None:
-        return None
-
-    async def verify(self, token: str) -> Principal:
+    def pick(self, token: str) -> TokenVerifier | None:
         for verifier in self.verifiers:
             if verifier.accepts(token):
-                return await verifier.verify(token)
-        raise InvalidToken("The access token is not one this server accepts")
+                return verifier
+        return None
 
     async def start(self) -> None:
         for verifier in self.verifiers:
@@ -72,3 +69,5 @@ class VerifierChain:
     async def close(self) -> None:
         for verifier in self.verifiers:
             await verifier.close()
+        if self._on_close is not None:
+            await self._on_close()
