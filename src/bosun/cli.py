@@ -31,14 +31,19 @@ def build_app() -> Any:
     """
     from bosun.config import load_settings
     from bosun.loader import load_target
+    from bosun.ops import shutdown
     from bosun.server import Server
+    from bosun.transport import connection
 
     key = os.environ[ENV_TARGET]
     if key in _built:
         return _built[key]
+    settings = load_settings()
+    connection.configure(settings.connection_limits())
+    shutdown.on_drain(connection.begin_drain, lambda: None)
     target = load_target(key)
     if isinstance(target, Server):
-        target = target.asgi_app(settings=load_settings())
+        target = target.asgi_app(settings=settings)
     _built[key] = target
     return target
 
@@ -59,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
     from bosun.loader import TargetError
     from bosun.ops.logs import configure_logging
     from bosun.ops.shutdown import WORKER_SIGNALS_ENV, DrainingMultiprocess, DrainingServer
+    from bosun.transport.connection import GuardedHttpProtocol
 
     try:
         settings = _settings(args)
@@ -83,7 +89,8 @@ def serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config("bosun.cli:build_app", factory=True, host=settings.host, port=settings.port,
                             workers=settings.workers, log_config=None, log_level=settings.log_level.lower(),
                             access_log=settings.access_log, timeout_graceful_shutdown=settings.graceful_timeout,
-                            server_header=False)
+                            server_header=False, http=GuardedHttpProtocol, timeout_keep_alive=settings.keepalive_timeout,
+                            backlog=max(2048, settings.max_connections))
     if settings.workers > 1:
         os.environ[WORKER_SIGNALS_ENV] = "1"
         DrainingMultiprocess(config, [config.bind_socket()], settings.drain_seconds).run()

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bosun.protocol.request_state import decode_key
 from bosun.security.options import ASYMMETRIC_ALGORITHMS, RateLimit, SecurityConfigError, SecurityOptions, resolve_security
-from bosun.transport.options import HttpOptions, is_loopback
+from bosun.transport.options import ConnectionLimits, HttpOptions, is_loopback
 
 DEFAULT_SECRETS_DIR = "/run/secrets/bosun"
 _PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     max_sessions_per_client: int = Field(100, ge=1)
     client_request_timeout: float = Field(300.0, gt=0)
     sse_keepalive_seconds: float = Field(15.0, gt=0)
+    # Connection limits (docs/operations.md, "Limits"): what one client may hold or send.
+    max_header_bytes: int = Field(32 * 1024, ge=1024)
+    max_headers: int = Field(100, ge=8)
+    header_timeout: float = Field(10.0, gt=0)
+    body_timeout: float = Field(30.0, gt=0)
+    keepalive_timeout: int = Field(65, ge=1)
+    max_connections: int = Field(1000, ge=8)
+    max_streams: int = Field(500, ge=1)
+    max_batch: int = Field(100, ge=1)
     state_keys: Annotated[list[SecretStr], NoDecode] = []
 
     metrics_enabled: bool = True
@@ -187,7 +196,14 @@ class Settings(BaseSettings):
             max_sessions_per_client=self.max_sessions_per_client,
             client_request_timeout=self.client_request_timeout,
             keepalive_seconds=self.sse_keepalive_seconds,
+            max_streams=self.max_streams,
+            max_batch=self.max_batch,
         )
+
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(max_header_bytes=self.max_header_bytes, max_headers=self.max_headers,
+                                header_timeout=self.header_timeout, body_timeout=self.body_timeout,
+                                max_connections=self.max_connections, linger_bytes=max(16 * self.max_body_bytes, 1 << 24))
 
     def security_options(self) -> SecurityOptions:
         """The security layer's settings, checked together (raises `ConfigError` naming the variables)."""

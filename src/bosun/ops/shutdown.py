@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
+import struct
+import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -78,10 +83,44 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
         self._exit_cleanly()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop taking connections without resetting the ones the kernel has already queued."""
+        listeners = [sock for server in self.servers for sock in server.sockets or ()]
+        if refuse_new_connections([*listeners, *(sockets or ())]):
+            await asyncio.sleep(_ACCEPT_QUEUE_SECONDS)  # the event loop accepts what is queued; those get answered
+        await super().shutdown(sockets)
+
     def _exit_cleanly(self) -> None:
         """uvicorn re-raises the signal once it has stopped, so the process dies of SIGTERM; a drained
         shutdown is a clean one and exits 0."""
         self._captured_signals = [sig for sig in self._captured_signals if sig != signal.SIGTERM]
+
+
+_ACCEPT_QUEUE_SECONDS = 0.2
+_SO_ATTACH_FILTER = 26  # Linux <asm-generic/socket.h>
+
+
+def refuse_new_connections(listeners: list[Any]) -> bool:
+    """Make the listening sockets drop new connection attempts, so they end as "connection refused".
+
+    Closing a listener resets every connection still in its accept queue: clients whose `connect`
+    already succeeded and who are sending a request would see a reset. A socket filter that drops
+    every packet stops new handshakes from completing (the client retries its SYN, finds the port
+    closed and gets a refusal) while the queue is emptied by accepting. Linux only; elsewhere a no-op.
+    """
+    if sys.platform != "linux":
+        return False
+    instruction = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0))  # BPF_RET | BPF_K: keep 0 bytes
+    program = struct.pack("HL", 1, ctypes.addressof(instruction))
+    attached = False
+    for listener in listeners:
+        try:
+            with socket.socket(fileno=os.dup(listener.fileno())) as duplicate:
+                duplicate.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, program)
+            attached = True
+        except (OSError, ValueError) as exc:
+            log.debug("could not filter listener: %s", exc)
+    return attached
 
 
 WORKER_SIGNALS_ENV = "BOSUN_DRAIN_SIGNALS"
@@ -113,6 +152,8 @@ class DrainingMultiprocess(Multiprocess):
                 os.kill(process.pid, sig)  # type: ignore[arg-type]
 
     def _finish(self) -> None:
+        refuse_new_connections(self.sockets)
+        time.sleep(_ACCEPT_QUEUE_SECONDS)  # the workers accept what is queued before they close the listener
         self._signal_workers(signal.SIGUSR2)
         self.should_exit.set()
 

@@ -31,7 +31,24 @@ class HttpOptions:
     max_sessions_per_client: int = 100
     client_request_timeout: float = 300.0
     keepalive_seconds: float = 15.0
+    max_streams: int = 500  # open SSE streams (GET streams, listens, streamed POSTs) before new ones get 503
+    max_batch: int = 100  # items in one 2025-03-26 JSON-RPC batch
 
     @property
     def loopback(self) -> bool:
         return is_loopback(self.bind_host)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """What one HTTP connection may hold or send (enforced by `transport.connection`).
+
+    The defaults fit a pod with 512 MiB and a descriptor limit of 1,024 or more.
+    """
+
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0  # the whole head, from the connection opening or the request's first byte
+    body_timeout: float = 30.0  # the whole body, from the end of the head
+    max_connections: int = 1000
+    linger_bytes: int = 64 * 1024 * 1024  # the rest of a refused body read and discarded before closing

@@ -1,0 +1,315 @@
+"""HTTP/1.1 connections that no client can use to hurt the others.
+
+uvicorn's httptools protocol is fast but trusts its peers: it has no header size
+or count limit (a 96 MB header stalls the event loop for seconds while the parser
+grows it), no deadline for a request's head or body (a slowloris holds a
+connection forever), no bound on open connections (idle ones exhaust the file
+descriptor limit) and, on shutdown, it closes idle keep-alive connections that a
+client may be writing its next request into. `GuardedHttpProtocol` is that
+protocol with those holes closed; everything else (parsing, the ASGI cycle,
+flow control) is uvicorn's own.
+
+Limits, all from `ConnectionLimits` (settings `BOSUN_MAX_HEADER_BYTES`, ...):
+
+* the head (request line and headers) is at most `max_header_bytes`, with at most
+  `max_headers` fields: past either, 431 and close, before the parser sees more;
+* the head must arrive within `header_timeout` of the connection opening or of
+  the request's first byte, and a body must keep coming (no gap longer than
+  `body_timeout` while the application waits for it): otherwise 408 and close;
+* at most `max_connections` are open: a new one beyond that replaces the
+  longest-idle connection (one with no request on it), or, when every connection
+  is busy, is answered 503 (probes excepted, so liveness never fails for load);
+* a request answered before its body was read (413) keeps its connection: the
+  rest of the body is read and discarded, up to `linger_bytes`, so the client
+  reads the answer instead of a reset;
+* while draining (`begin_drain`), every response carries `Connection: close`;
+  an idle connection is closed only when the client has sent nothing on it, and
+  a connection that has not been answered yet is left to be answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import struct
+import termios
+from dataclasses import replace
+from typing import Any
+
+import httptools
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from bosun.transport.options import ConnectionLimits
+from bosun.types import Receive, Scope, Send
+
+log = logging.getLogger("bosun.connections")
+PROBE_PATHS = frozenset({b"/health", b"/ready", b"/startup"})
+_OVERFLOW = 64  # connections allowed past the cap, to read their head and answer a probe or a 503
+_RESERVED_DESCRIPTORS = 128  # database and Redis pools, log files, the listener, outbound HTTP
+_SHUTDOWN_GRACE = 1.0  # while shutting down, how long a connection may stay silent before it is closed
+
+
+def _refusal(status: int, reason: bytes, message: str, extra: bytes = b"") -> bytes:
+    body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}})
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n%s\r\n"
+            % (status, reason, len(body), extra)) + body
+
+
+_OVER_CAPACITY = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {
+    "code": -32603, "message": "Service Unavailable: every connection is busy; retry shortly"}})
+
+
+async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": _OVER_CAPACITY})
+
+
+class _Shared:
+    """Process-wide state every connection reads: the limits and whether the server is draining."""
+
+    limits = ConnectionLimits()
+    draining = False
+
+
+def configure(limits: ConnectionLimits) -> ConnectionLimits:
+    """Use `limits` in this process, with `max_connections` lowered to what the descriptor limit allows."""
+    fitting = _fit_descriptors(limits.max_connections)
+    if fitting < limits.max_connections:
+        log.warning("BOSUN_MAX_CONNECTIONS=%d does not fit the open-file limit; using %d", limits.max_connections, fitting)
+        limits = replace(limits, max_connections=fitting)
+    _Shared.limits = limits
+    return limits
+
+
+def _fit_descriptors(wanted: int) -> int:
+    """Raise the soft open-file limit toward the hard one (as Go's runtime does) and return how many
+    connections fit under it, leaving room for the overflow, the pools, logs and the listener."""
+    import resource
+
+    needed = wanted + _OVERFLOW + _RESERVED_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    if soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return max(8, min(wanted, soft - _OVERFLOW - _RESERVED_DESCRIPTORS))
+
+
+def begin_drain() -> None:
+    """From now on, every response closes its connection, so clients move to another replica."""
+    _Shared.draining = True
+
+
+def _pending_bytes(transport: asyncio.BaseTransport) -> bool:
+    """Whether the client has sent bytes that the event loop has not delivered yet (a request on its way)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        available: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except (OSError, ValueError):
+        return False
+    return available > 0
+
+
+def _last_active(connection: GuardedHttpProtocol) -> float:
+    return connection._active
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = _Shared.limits
+        self._head_open = True  # reading a request's head, or waiting for one
+        self._head_bytes = 0
+        self._tail = b""
+        self._phase_started = self.loop.time()  # when the current head or body began arriving
+        self._active = self._phase_started  # last activity, for choosing which idle connection to close
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._over_cap = False
+        self._too_many_headers = False
+        self._discarded = 0
+        self._answered = 0
+        self._shutting_down = False
+
+    # Connection life cycle.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections and not self._make_room():
+            if len(self.connections) > self.limits.max_connections + _OVERFLOW:
+                transport.close()
+                return
+            self._over_cap = True
+        self._watch(self.limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        super().connection_lost(exc)
+
+    def _busy(self) -> bool:
+        """A request is being answered on this connection, or has begun arriving."""
+        cycle = self.cycle
+        return (cycle is not None and not cycle.response_complete) or self._head_bytes > 0 or not self._head_open
+
+    def _make_room(self) -> bool:
+        """Close the longest-idle connection (with no bytes waiting on it) to admit this one."""
+        idle = [c for c in self.connections if isinstance(c, GuardedHttpProtocol) and c is not self and not c._busy()]
+        while idle:
+            oldest = min(idle, key=_last_active)
+            if not _pending_bytes(oldest.transport):
+                oldest.transport.close()
+                return True
+            idle.remove(oldest)
+        return False
+
+    # Deadlines: one timer per connection, checked against the phase it guards when it fires.
+    def _watch(self, seconds: float) -> None:
+        if self._watchdog is None:
+            self._watchdog = self.loop.call_later(seconds, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        self._watchdog = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        cycle = self.cycle
+        started = self._phase_started
+        if self._head_open:
+            limit = self.limits.header_timeout
+            if self._head_bytes == 0 and self._shutting_down:
+                # Silent while shutting down: closed once it has been silent for a moment, since a client
+                # that was just answered (or just connected) is about to send its next request.
+                limit, started = min(limit, _SHUTDOWN_GRACE), self._active
+            elif self._head_bytes == 0 and self._answered > 0:
+                return  # idle between requests: the keep-alive timeout owns that
+        elif cycle is not None and cycle.more_body and (cycle.response_complete or not self.flow.read_paused):
+            limit = self.limits.body_timeout  # the client is sending a body (or the rest of a refused one)
+        else:
+            return  # the application has the request; its own timeouts apply
+        remaining = started + limit - self.loop.time()
+        if remaining > 0:
+            self._watchdog = self.loop.call_later(remaining, self._check_deadline)
+            return
+        self._timed_out()
+
+    def _timed_out(self) -> None:
+        cycle = self.cycle
+        if self._head_open and self._head_bytes == 0:
+            if self._shutting_down and _pending_bytes(self.transport):
+                self._watch(0.1)
+                return
+            self.transport.close()  # nothing sent: an idle connection, closed without a word
+            return
+        if not self._head_open and cycle is not None:
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started:
+                self.transport.close()
+                return
+        self._refuse(408, b"Request Timeout", "Request Timeout: the request did not arrive in time")
+
+    def _refuse(self, status: int, reason: bytes, message: str) -> None:
+        self.transport.write(_refusal(status, reason, message))
+        self.transport.close()
+
+    # Reading.
+    def data_received(self, data: bytes) -> None:
+        self._active = self.loop.time()
+        self._unset_keepalive_if_required()
+        if self._head_open:
+            if self._head_too_large(data):
+                self._refuse(431, b"Request Header Fields Too Large",
+                             f"Request Header Fields Too Large: the limit is {self.limits.max_header_bytes} bytes")
+                return
+        elif self.cycle is not None and self.cycle.response_complete and self.cycle.more_body:
+            # Answered before the body was read (a 413): discard the rest, within a bound, so the client reads it.
+            self._discarded += len(data)
+            if self._discarded > self.limits.linger_bytes:
+                self.transport.close()
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # no protocol upgrades here: the request is served as HTTP/1.1
+        except httptools.HttpParserError:
+            if self._too_many_headers:
+                self._refuse(431, b"Request Header Fields Too Large",
+                             f"Request Header Fields Too Large: at most {self.limits.max_headers} header fields")
+            else:
+                self._refuse(400, b"Bad Request", "Bad Request: malformed HTTP")
+            return
+        if not self._head_open and self._watchdog is None and self.cycle is not None and self.cycle.more_body:
+            self._watch(self.limits.body_timeout)
+
+    def _head_too_large(self, data: bytes) -> bool:
+        if self._head_bytes == 0:
+            self._phase_started = self._active
+            self._watch(self.limits.header_timeout)
+        window = self._tail + data
+        end = window.find(b"\r\n\r\n")
+        if end < 0:
+            self._head_bytes += len(data)
+            self._tail = data[-3:]
+            return self._head_bytes > self.limits.max_header_bytes
+        return self._head_bytes + end - len(self._tail) > self.limits.max_header_bytes
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._discarded = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= self.limits.max_headers:
+            self._too_many_headers = True
+            raise httptools.HttpParserError("too many header fields")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
+        self._head_bytes = 0
+        self._tail = b""
+        self._phase_started = self._active
+        if self._over_cap and self.url.split(b"?", 1)[0] not in PROBE_PATHS:
+            saved, self.app = self.app, _over_capacity
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = saved
+        else:
+            super().on_headers_complete()
+        if _Shared.draining or self._over_cap or self._shutting_down:
+            self.cycle.keep_alive = False
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head_open = True
+
+    def on_response_complete(self) -> None:
+        self._answered += 1
+        self._active = self.loop.time()
+        super().on_response_complete()
+
+    def timeout_keep_alive_handler(self) -> None:
+        """The idle keep-alive timeout, except that a request already on its way is still served."""
+        if not self.transport.is_closing() and _pending_bytes(self.transport):
+            return
+        super().timeout_keep_alive_handler()
+
+    # Shutdown.
+    def shutdown(self) -> None:
+        """Let the request on its way, if any, be answered with `Connection: close`; close when silent."""
+        self._shutting_down = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._check_deadline()
