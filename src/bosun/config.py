@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     max_connections: int = Field(1000, ge=8)
     max_streams: int = Field(500, ge=1)
     max_batch: int = Field(100, ge=1)
+    request_memory: int = Field(192 * 1024 * 1024, ge=1024 * 1024)
     state_keys: Annotated[list[SecretStr], NoDecode] = []
 
     metrics_enabled: bool = True
@@ -198,6 +199,7 @@ class Settings(BaseSettings):
             keepalive_seconds=self.sse_keepalive_seconds,
             max_streams=self.max_streams,
             max_batch=self.max_batch,
+            request_memory_bytes=self.request_memory,
         )
 
     def connection_limits(self) -> ConnectionLimits:

@@ -45,6 +45,10 @@ class ChangeHub:
     def remove(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
+    def __len__(self) -> int:
+        """How many streams are open (the transport caps them)."""
+        return len(self._listeners)
+
     def publish(self, kind: ChangeKind, uri: str | None = None) -> int:
         """Queue the change for every interested stream; a full queue (a stuck client) drops it."""
         delivered = 0

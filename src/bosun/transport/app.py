@@ -20,12 +20,13 @@ from bosun.app.handlers import Handlers
 from bosun.protocol.call import META_PROTOCOL_VERSION
 from bosun.protocol.changes import ChangeHub
 from bosun.protocol.errors import McpError
-from bosun.protocol.jsonrpc import decode, error_bytes
+from bosun.protocol.jsonrpc import decode, error_bytes, parse_cost
 from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
 from bosun.protocol.versions import is_legacy, is_modern
 from bosun.security.challenge import Refusal
 from bosun.security.gate import Gate
+from bosun.transport.budget import MemoryBudget
 from bosun.transport.guards import Guard
 from bosun.transport.legacy import LegacyEndpoint
 from bosun.transport.modern import ModernEndpoint
@@ -37,6 +38,7 @@ from bosun.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("bosun.transport")
 Hook = Callable[[], Awaitable[None]]
 _ALLOW = ((b"allow", b"GET, POST, DELETE"),)
+_RETRY_SOON = ((b"retry-after", b"1"),)
 _OPEN_OFF_LOOPBACK = ("Forbidden: this server runs without authentication and answers loopback clients only; "
                       "configure authentication (BOSUN_AUTH_*) or set BOSUN_AUTH=none (docs/security.md)")
 
@@ -91,12 +93,14 @@ class McpApp:
         self.options = options
         self.path = options.path
         self.guard = Guard(options)
+        self.budget = MemoryBudget(options.request_memory_bytes)
         self.hub = hub or ChangeHub()
         self.store = store or MemorySessionStore(options.session_idle_seconds, options.client_request_timeout, options.max_sessions,
                                                  observer, options.max_sessions_per_client)
         self.observer = observer
-        self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds, observer)
-        self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds, observer, gate)
+        self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds, observer, options.max_streams)
+        self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds, observer, gate,
+                                     options.max_streams, options.max_batch)
         self.routes = routes or {}
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
@@ -163,18 +167,35 @@ class McpApp:
             return
         try:
             body = await read_body(receive, self.options.max_body_bytes, headers.get(b"content-length"))
-            message = decode(body)
         except BodyTooLarge:
             await self._refuse(send, 413, f"Payload Too Large: the limit is {self.options.max_body_bytes} bytes (BOSUN_MAX_BODY_BYTES)")
             return
         except ClientGone:
             return
-        except McpError as error:
-            if self.observer is not None:
-                self.observer.error(error.code)
-                self.observer.request("invalid", error.http_status, 0.0)
-            await respond_error(send, error.http_status, error)
+        cost = parse_cost(body)
+        if not self.budget.take(cost):
+            if cost > self.budget.total:
+                await self._refuse(send, 413, f"Payload Too Large: decoding this body would take about {cost >> 20} MiB; "
+                                              f"the limit is {self.budget.total >> 20} MiB (BOSUN_REQUEST_MEMORY)")
+            else:
+                await self._refuse(send, 503, "Service Unavailable: busy with large requests; retry shortly", _RETRY_SOON)
             return
+        try:
+            try:
+                message = decode(body)
+            except McpError as error:
+                if self.observer is not None:
+                    self.observer.error(error.code)
+                    self.observer.request("invalid", error.http_status, 0.0)
+                await respond_error(send, error.http_status, error)
+                return
+            del body  # decoded once; the bytes are not kept alongside the objects
+            await self._dispatch(receive, send, headers, message, principal, scope)
+        finally:
+            self.budget.give(cost)
+
+    async def _dispatch(self, receive: Receive, send: Send, headers: Headers, message: Any, principal: Principal | None,
+                        scope: Scope) -> None:
         if self.gate is not None:
             try:
                 client = scope.get("client")

@@ -26,7 +26,7 @@ from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSIO
 from bosun.security.gate import Gate
 from bosun.transport.sessions import Session, SessionStore
 from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
-from bosun.transport.wire import JSON_HEADERS, Headers, accepts, reject, respond, respond_error
+from bosun.transport.wire import JSON_HEADERS, Headers, accepts, reject, respond, respond_error, too_many_streams
 from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")
@@ -44,9 +44,12 @@ def _session_header(session: Session) -> tuple[tuple[bytes, bytes], ...]:
 
 class LegacyEndpoint:
     def __init__(self, handlers: Handlers, hub: ChangeHub, store: SessionStore, keepalive_seconds: float,
-                 observer: Observer | None = None, gate: Gate | None = None) -> None:
+                 observer: Observer | None = None, gate: Gate | None = None, max_streams: int = 500,
+                 max_batch: int = 100) -> None:
         self.observer = observer
         self.gate = gate
+        self.max_streams = max_streams
+        self.max_batch = max_batch
         self.handlers = handlers
         self.table = {**handlers.legacy, "ping": self.ping, "logging/setLevel": self.set_level,
                       "resources/subscribe": self.subscribe, "resources/unsubscribe": self.unsubscribe}
@@ -70,6 +73,9 @@ class LegacyEndpoint:
                 return
             if not message:
                 await reject(send, 400, "Invalid Request: empty batch")
+                return
+            if len(message) > self.max_batch:
+                await reject(send, 400, f"Invalid Request: a batch of {len(message)} items; at most {self.max_batch} (BOSUN_MAX_BATCH)")
                 return
             await self.batch(receive, send, session, message, principal)
             return
@@ -260,6 +266,9 @@ class LegacyEndpoint:
             return
         if session.stream is not None:
             await reject(send, 409, "Conflict: this session already has an open GET stream")
+            return
+        if len(self.hub) >= self.max_streams:
+            await too_many_streams(send, self.max_streams)
             return
         listener = Listener({"tools", "prompts", "resources"}, session.subscriptions)
         session.stream = listener

@@ -23,7 +23,7 @@ from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
 from bosun.transport.envelope import validate_envelope, validate_param_headers
 from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
-from bosun.transport.wire import Headers, respond, respond_error
+from bosun.transport.wire import Headers, respond, respond_error, too_many_streams
 from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")
@@ -32,8 +32,10 @@ _FILTER_KINDS = {"toolsListChanged": "tools", "promptsListChanged": "prompts", "
 
 
 class ModernEndpoint:
-    def __init__(self, handlers: Handlers, hub: ChangeHub, keepalive_seconds: float, observer: Observer | None = None) -> None:
+    def __init__(self, handlers: Handlers, hub: ChangeHub, keepalive_seconds: float, observer: Observer | None = None,
+                 max_streams: int = 500) -> None:
         self.observer = observer
+        self.max_streams = max_streams
         self.handlers = handlers
         self.table = handlers.modern
         self.hub = hub
@@ -116,6 +118,9 @@ class ModernEndpoint:
         agreed: dict[str, Any] = {key: True for key, kind in _FILTER_KINDS.items() if kind in kinds}
         if uris:
             agreed["resourceSubscriptions"] = sorted(uris)
+        if len(self.hub) >= self.max_streams:
+            await too_many_streams(send, self.max_streams)
+            return
         listener = Listener(kinds, uris)
         subscription = {META_SUBSCRIPTION_ID: request_id}
         ack = {"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",

@@ -33,6 +33,7 @@ class HttpOptions:
     keepalive_seconds: float = 15.0
     max_streams: int = 500  # open SSE streams (GET streams, listens, streamed POSTs) before new ones get 503
     max_batch: int = 100  # items in one 2025-03-26 JSON-RPC batch
+    request_memory_bytes: int = 192 * 1024 * 1024  # estimated decoded size of all requests being served at once
 
     @property
     def loopback(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bosun.protocol.errors import INVALID_REQUEST, McpError
+from bosun.protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, McpError
 from bosun.protocol.jsonrpc import error_bytes
 from bosun.types import Receive, Scope, Send
 
@@ -97,6 +97,12 @@ async def reject(send: Send, status: int, message: str, headers: tuple[tuple[byt
     """A transport-level refusal: JSON-RPC error body with no id, so any client can read why."""
     error = McpError(INVALID_REQUEST, message)
     await respond(send, status, error_bytes(None, error), JSON_HEADERS + headers)
+
+
+async def too_many_streams(send: Send, limit: int) -> None:
+    """The answer when `limit` long-lived streams are already open: retryable, and counted by the caller."""
+    error = McpError(INTERNAL_ERROR, f"Service Unavailable: {limit} streams are open (BOSUN_MAX_STREAMS); retry shortly")
+    await respond(send, 503, error_bytes(None, error), JSON_HEADERS + ((b"retry-after", b"1"),))
 
 
 def accepts(accept: str | None, json: bool, sse: bool) -> bool:
