@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_legacy_protocol import LegacyClient
 
 from conftest import Running, meta, modern_call, modern_headers, start_server, stop_server
-from test_legacy_protocol import LegacyClient
 
 
 @pytest.fixture(scope="module")
