@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from conftest import Running, free_port, modern_call, sse_messages, start_server, stop_server
 from pg import PrivateRedis
@@ -78,3 +83,203 @@ def test_a_shared_session_stays_bound_to_its_principal_on_every_replica(tmp_path
         stop_server(first)
         stop_server(second)
         redis.stop()
+
+
+# Redis down: sessions this replica holds keep working; what happened is written back when Redis returns.
+INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+ADD = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}
+
+
+def _open(http: httpx.Client, server: Running) -> str:
+    response = http.post(server.url, json=INIT, headers=HEADERS)
+    assert response.status_code == 200, response.text
+    return response.headers["mcp-session-id"]
+
+
+def _added(response: httpx.Response) -> bool:
+    return response.status_code == 200 and response.json().get("result", {}).get("structuredContent") == {"result": 5}
+
+
+def _until(check: Callable[[], bool], seconds: float = 10.0) -> float:
+    """Poll `check` until it holds; returns how long that took."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < seconds, "condition not reached in time"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def test_a_session_opened_before_redis_fails_keeps_working_through_the_outage(tmp_path: Path) -> None:
+    """The official client, legacy mode: initialize with Redis up, then several calls with it gone, no 5xx."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    server = start_server("tests/servers/everything.py", env={"REDIS_URL": redis.url})
+    statuses: list[int] = []
+
+    async def record(response: httpx2.Response) -> None:
+        statuses.append(response.status_code)
+
+    async def scenario() -> list[Any]:
+        http = httpx2.AsyncClient(timeout=10, event_hooks={"response": [record]})
+        async with http, Client(streamable_http_client(server.url, http_client=http), mode="legacy") as client:
+            assert client.protocol_version == "2025-11-25"
+            first = await client.call_tool("add", {"a": 1, "b": 1})
+            redis.stop()
+            results = [first]
+            for n in range(5):
+                results.append(await client.call_tool("add", {"a": n, "b": 10}))
+            return [r.structured_content for r in results]
+
+    try:
+        results = asyncio.run(asyncio.wait_for(scenario(), 30))
+        assert results == [{"result": 2}, *({"result": n + 10} for n in range(5))]
+        assert statuses and all(status < 500 for status in statuses), statuses
+    finally:
+        stop_server(server)
+        redis.stop()
+
+
+def test_a_session_opened_during_the_outage_is_written_back_for_other_replicas(tmp_path: Path) -> None:
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    env = {"REDIS_URL": redis.url}
+    first, second = (start_server("tests/servers/everything.py", env=env) for _ in range(2))
+    try:
+        with httpx.Client(timeout=10) as http:
+            assert _added(_post(http, second, _open(http, first), ADD))  # both replicas share sessions
+            redis.stop()
+            session = _open(http, first)
+            assert _added(_post(http, first, session, ADD))
+            assert _post(http, first, session, {"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel",
+                                                "params": {"level": "debug"}}).json()["result"] == {}
+            elsewhere = _post(http, second, session, ADD)  # the other replica has never seen it: retry, not 404
+            assert elsewhere.status_code == 503 and elsewhere.headers["retry-after"] == "1"
+            redis.start()  # same port, empty: nothing of the old data survives
+            took = _until(lambda: _added(_post(http, second, session, ADD)))
+            print(f"session opened in the outage usable on another replica {took:.2f}s after Redis returned")
+            # What changed during the outage came back too: the log level set on the first replica.
+            chatty = _post(http, second, session, {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                                   "params": {"name": "chatty", "arguments": {}}})
+            levels = [m["params"]["level"] for m in sse_messages(chatty.text) if m.get("method") == "notifications/message"]
+            assert levels == ["debug", "warning"]
+            assert http.delete(second.url, headers={**HEADERS, "mcp-session-id": session}).status_code == 200
+            assert _post(http, first, session, ADD).status_code == 404
+    finally:
+        stop_server(first)
+        stop_server(second)
+        redis.stop()
+
+
+def test_an_unknown_session_while_redis_is_down_is_a_retryable_503(tmp_path: Path) -> None:
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    server = start_server("tests/servers/everything.py", env={"REDIS_URL": redis.url})
+    try:
+        with httpx.Client(timeout=10) as http:
+            known = _open(http, server)
+            redis.stop()
+            for session in ("no-such-session", known + "x"):
+                response = _post(http, server, session, ADD)
+                assert response.status_code == 503 and response.headers["retry-after"] == "1"
+                error = response.json()["error"]
+                assert error["code"] == -32603 and "Session store unavailable" in error["message"]
+            assert _added(_post(http, server, known, ADD))
+            # Deleting a session this replica holds works during the outage, and sticks once Redis is back.
+            assert http.delete(server.url, headers={**HEADERS, "mcp-session-id": known}).status_code == 200
+            redis.start()
+            _until(lambda: _post(http, server, known, ADD).status_code == 404)
+    finally:
+        stop_server(server)
+        redis.stop()
+
+
+def test_the_outage_warning_is_logged_once_per_30_seconds(tmp_path: Path) -> None:
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    log = tmp_path / "server.log"
+    server = start_server("tests/servers/everything.py", env={"REDIS_URL": redis.url, "BOSUN_LOG_FORMAT": "json"}, log=log)
+    try:
+        with httpx.Client(timeout=10) as http:
+            known = _open(http, server)
+            redis.stop()
+            statuses: list[int] = []
+            deadline = time.monotonic() + 2.5  # long enough for the background retry to fail twice as well
+            while time.monotonic() < deadline:
+                statuses.append(_post(http, server, "unknown", ADD).status_code)
+                statuses.append(_post(http, server, known, ADD).status_code)
+                statuses.append(http.post(server.url, json=INIT, headers=HEADERS).status_code)
+            assert len(statuses) > 100 and set(statuses) == {200, 503}
+            redis.start()
+            _until(lambda: _post(http, server, "unknown", ADD).status_code == 404)
+    finally:
+        stop_server(server)
+        redis.stop()
+    text = log.read_text()
+    assert text.count("session store unavailable") == 1, text
+    assert text.count("session store available again") == 1, text
+
+
+def test_a_hung_redis_costs_one_timeout_not_one_per_request(tmp_path: Path) -> None:
+    """A frozen Redis (accepts, never answers) is skipped after the first timeout; it is used again when it thaws."""
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    server = start_server("tests/servers/everything.py", env={"REDIS_URL": redis.url})
+    assert redis.process is not None
+    try:
+        with httpx.Client(timeout=10) as http:
+            session = _open(http, server)
+            redis.process.send_signal(signal.SIGSTOP)
+            start = time.monotonic()
+            assert all(_added(_post(http, server, session, ADD)) for _ in range(20))
+            hung = time.monotonic() - start
+            assert hung < 1.5, hung  # one socket timeout (0.5 s) at most, then memory
+            redis.process.send_signal(signal.SIGCONT)
+            thawed = _until(lambda: _post(http, server, "unknown", ADD).status_code == 404)  # asking Redis again
+            print(f"20 calls with Redis hung: {hung:.2f}s; Redis consulted again {thawed:.2f}s after it thawed")
+    finally:
+        if redis.process is not None:
+            redis.process.send_signal(signal.SIGCONT)
+        stop_server(server)
+        redis.stop()
+
+
+def test_the_replica_copy_is_bounded_and_idles_out_during_an_outage() -> None:
+    """Nothing listens on the port, so Redis is down from the start: the copy is all there is."""
+    from bosun.protocol.errors import McpError
+    from bosun.transport.sessions_redis import RedisSessionStore
+
+    async def scenario() -> None:
+        store = RedisSessionStore(f"redis://127.0.0.1:{free_port()}/0", idle_seconds=0.3, max_sessions=3,
+                                  max_per_client=2, retry_seconds=60)
+        busy = asyncio.get_running_loop().create_task(asyncio.sleep(60))  # a request in flight: never evicted
+        try:
+            a1, a2 = [await store.create("2025-11-25", {}, None, "alice", "alice") for _ in range(2)]
+            a2.in_flight[1] = busy
+            a3 = await store.create("2025-11-25", {}, None, "alice", "alice")  # alice's cap: her idle a1 goes
+            assert await store.get(a2.id) is a2 and await store.get(a3.id) is a3
+            for missing in (a1.id, "never-seen"):
+                with pytest.raises(McpError) as refused:
+                    await store.get(missing)
+                assert refused.value.http_status == 503
+            b1 = await store.create("2025-11-25", {}, None, "bob", "bob")  # three in all: the global cap
+            b2 = await store.create("2025-11-25", {}, None, "bob", "bob")  # evicts the oldest idle one (a3)
+            with pytest.raises(McpError):
+                await store.get(a3.id)
+            b1.in_flight[1] = b2.in_flight[1] = busy
+            with pytest.raises(McpError) as refused:
+                await store.create("2025-11-25", {}, None, "carol", "carol")  # nothing idle to make room
+            assert refused.value.http_status == 503 and "Too many open sessions" in refused.value.message
+            for session in (a2, b1, b2):
+                session.in_flight.clear()
+            await asyncio.sleep(0.4)
+            assert await store.expire() == 3  # idle past the timeout: gone from the copy
+        finally:
+            busy.cancel()
+            await store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))

@@ -281,7 +281,8 @@ class Server:
 
             # Shared sessions: a 2025 client may land on any replica behind a Service.
             store = RedisSessionStore(redis_url, f"bosun:{self.name}", options.session_idle_seconds,
-                                      options.client_request_timeout, observer)
+                                      options.client_request_timeout, observer, max_sessions=options.max_sessions,
+                                      max_per_client=options.max_sessions_per_client)
         app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **(routes or {})},
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
                      on_shutdown=[health.stop, *self.on_shutdown, state.close],

@@ -2,46 +2,76 @@
 
 What a session negotiated (version, client capabilities, client info, log level,
 resource subscriptions) lives in Redis under a key that expires after the idle
-timeout and is renewed by every request. Each replica keeps its own plumbing for
-the sessions it touches (the GET stream it holds, requests it sent to the client).
+timeout and is renewed by every request. Each replica keeps its own copy of the
+sessions it touches (`LocalSessions`: bounded, idle-expired), with the plumbing
+(the GET stream it holds, requests it sent to the client).
 
-Limit: a request the server sends to the client (sampling, elicitation, roots)
+When Redis fails (refused, timed out, erroring), the replica stops asking it and
+serves from that copy: sessions it holds keep working, `initialize` opens sessions
+here, and changes, renewals and deletions are remembered. A session it does not
+hold gets a retryable 503 (it may well exist in Redis), never a 404. One background
+task retries Redis every `retry_seconds`; when Redis answers, the remembered work is
+written back, and only then do requests go to Redis again, so a session opened
+during the outage works on every replica from then on. A healthy Redis costs what
+it did before: one round trip per request, nothing more.
+
+Limits: a request the server sends to the client (sampling, elicitation, roots)
 waits on the replica that sent it, so the client's answer must reach that replica;
 2026-07-28 clients have no such limit (their input round trips are stateless).
+During an outage a session is served only by replicas that already hold it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import logging
 import secrets
 import time
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.protocol.observe import Observer
 from bosun.transport.sessions import Session
+from bosun.transport.sessions_fallback import LocalSessions
 
 log = logging.getLogger("bosun.sessions")
 
-
 _WARN_EVERY = 30.0
-_last_warning = [-1e18]
+_BATCH = 500  # commands per write-back round trip, so one stays well inside the socket timeout
+# What "Redis is unavailable" looks like: redis-py's errors (refused, timed out, loading, read-only, out of
+# memory) and the OS's. Anything else is a bug and should surface as one.
+_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 
-def _unavailable(exc: Exception) -> McpError:
-    """The error a client gets when Redis fails; the warning is logged at most every 30 s, not once per request."""
-    now = time.monotonic()
-    if now - _last_warning[0] >= _WARN_EVERY:
-        _last_warning[0] = now
-        log.warning("session store unavailable: %s: %s", type(exc).__name__, exc)
+def _unavailable() -> McpError:
+    """Redis is down and this replica does not hold the session: retry (another replica, or later), not 404."""
     return McpError(INTERNAL_ERROR, "Session store unavailable; retry shortly", http_status=503)
 
 
+def _refresh(session: Session, record: dict[str, Any]) -> None:
+    """Another replica may have changed these; update in place (a GET stream holds the set)."""
+    session.log_level = record["l"]
+    session.subscriptions.clear()
+    session.subscriptions.update(record["s"])
+
+
 class RedisSessionStore:
+    """Sessions in Redis, served from this replica's bounded copy while Redis is unavailable.
+
+    `max_sessions` and `max_per_client` bound that copy (least recently used idle sessions go
+    first, ones Redis also holds before ones only this replica holds); while Redis is down a full
+    copy refuses `initialize` with a retryable 503. `retry_seconds` is how long Redis is left
+    alone after a failure: requests never wait on a dead Redis, one background ping does.
+    """
+
     def __init__(self, url: str, namespace: str = "bosun", idle_seconds: float = 1800.0, request_timeout: float = 300.0,
-                 observer: Observer | None = None, timeout: float = 0.5) -> None:
+                 observer: Observer | None = None, timeout: float = 0.5, max_sessions: int = 10_000,
+                 max_per_client: int = 100, retry_seconds: float = 1.0) -> None:
         from redis.asyncio import Redis
 
         self.redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
@@ -49,7 +79,13 @@ class RedisSessionStore:
         self.idle_seconds = idle_seconds
         self.request_timeout = request_timeout
         self.observer = observer
-        self._local: dict[str, Session] = {}
+        self.retry_seconds = retry_seconds
+        self._ttl = max(1, int(idle_seconds))
+        self._local = LocalSessions(idle_seconds, max_sessions, max_per_client, observer)
+        self._down = False  # True from a failure until the retry task has written back and Redis answers again
+        self._retrying: asyncio.Task[None] | None = None
+        self._last_warning = -1e18
+        self._warned = False  # an outage warning was logged since the last "back" line
 
     def _key(self, session_id: str) -> str:
         return f"{self.namespace}:session:{session_id}"
@@ -57,75 +93,191 @@ class RedisSessionStore:
     @staticmethod
     def _record(session: Session) -> bytes:
         return orjson.dumps({"v": session.version, "c": session.capabilities, "i": session.client_info,
-                             "o": session.owner, "l": session.log_level, "s": sorted(session.subscriptions)})
+                             "o": session.owner, "k": session.client, "l": session.log_level,
+                             "s": sorted(session.subscriptions)})
 
+    # The store interface.
     async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
                      owner: str | None = None, client: str | None = None) -> Session:
-        """`client` (the quota key) is unused here: Redis expires idle sessions by itself, with room for millions."""
+        """Written to Redis; while Redis is down, kept here (within the caps) and written back when it returns."""
         session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, owner,
                           request_timeout=self.request_timeout)
-        try:
-            await self.redis.set(self._key(session.id), self._record(session), ex=max(1, int(self.idle_seconds)))
-        except Exception as exc:
-            raise _unavailable(exc) from None
-        self._local[session.id] = session
-        if self.observer is not None:
-            self.observer.session(1)
+        session.client = client or owner or "-"
+        if not self._down:
+            try:
+                await self.redis.set(self._key(session.id), self._record(session), ex=self._ttl)
+            except _FAILURES as exc:
+                self._failed(exc)
+            else:
+                self._local.add(session, strict=False)
+                return session
+        self._local.add(session, strict=True)
+        self._local.unsaved[session.id] = True
         return session
 
     async def get(self, session_id: str) -> Session | None:
-        try:
-            raw = await self.redis.getex(self._key(session_id), ex=max(1, int(self.idle_seconds)))
-        except Exception as exc:
-            raise _unavailable(exc) from None
-        if raw is None:
-            self._forget(session_id)
-            return None
-        record = orjson.loads(raw)
-        session = self._local.get(session_id)
-        if session is None:
-            session = Session(session_id, record["v"], record["c"], record["i"], record.get("o"),
-                              request_timeout=self.request_timeout)
-            self._local[session_id] = session
-            if self.observer is not None:
-                self.observer.session(1)
-        # Another replica may have changed these; update in place (a GET stream holds the set).
-        session.log_level = record["l"]
-        session.subscriptions.clear()
-        session.subscriptions.update(record["s"])
-        session.touched = time.monotonic()
-        return session
+        if not self._down:
+            try:
+                raw = await self.redis.getex(self._key(session_id), ex=self._ttl)
+            except _FAILURES as exc:
+                self._failed(exc)
+            else:
+                return self._loaded(session_id, raw)
+        return self._held(session_id)
 
     async def save(self, session: Session) -> None:
-        try:
-            await self.redis.set(self._key(session.id), self._record(session), ex=max(1, int(self.idle_seconds)))
-        except Exception as exc:
-            raise _unavailable(exc) from None
+        if not self._down:
+            try:
+                await self.redis.set(self._key(session.id), self._record(session), ex=self._ttl)
+                return
+            except _FAILURES as exc:
+                self._failed(exc)
+        if session.id in self._local:
+            self._local.unsaved[session.id] = True  # the change wins over Redis's record when written back
 
     async def delete(self, session_id: str) -> bool:
-        try:
-            removed = bool(await self.redis.delete(self._key(session_id)))
-        except Exception as exc:
-            raise _unavailable(exc) from None
-        self._forget(session_id)
-        return removed
-
-    def _forget(self, session_id: str) -> None:
-        session = self._local.pop(session_id, None)
-        if session is not None:
-            session.close()
-            if self.observer is not None:
-                self.observer.session(-1)
+        if not self._down:
+            try:
+                removed = bool(await self.redis.delete(self._key(session_id)))
+            except _FAILURES as exc:
+                self._failed(exc)
+            else:
+                removed = removed or session_id in self._local.unsaved  # opened in an outage, not written back yet
+                self._local.drop(session_id)
+                return removed
+        if session_id not in self._local:
+            raise _unavailable()
+        self._local.deleted_during_outage(session_id, time.monotonic())
+        return True
 
     async def expire(self) -> int:
-        """Drop local plumbing for sessions that expired or were deleted elsewhere (Redis expires the records)."""
-        cutoff = time.monotonic() - self.idle_seconds
-        idle = [s.id for s in self._local.values() if s.touched < cutoff and s.stream is None and not s.in_flight]
-        for session_id in idle:
-            self._forget(session_id)
-        return len(idle)
+        """Drop this replica's copies of idle sessions (Redis expires the records by itself)."""
+        return self._local.expire()
 
     async def close(self) -> None:
-        for session_id in list(self._local):
-            self._forget(session_id)
+        """Write back what only this replica knows, if Redis is there to take it, then let go."""
+        if self._retrying is not None:
+            self._retrying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retrying
+        if self._local.unsaved or self._local.deleted:
+            try:
+                await self._write_back()
+            except _FAILURES as exc:
+                log.warning("session store unavailable at shutdown (%s); %d sessions and %d deletions from the outage "
+                            "were not written back", type(exc).__name__, len(self._local.unsaved), len(self._local.deleted))
+        self._local.close()
         await self.redis.aclose()
+
+    # Serving from Redis, or from this replica's copy.
+    def _loaded(self, session_id: str, raw: bytes | str | None) -> Session | None:
+        session = self._local.get(session_id)
+        now = time.monotonic()
+        if raw is None:
+            if session is not None and session_id in self._local.unsaved:
+                session.touched = now  # opened or changed during an outage; the write-back is under way
+                return session
+            if session is not None:
+                self._local.drop(session_id)  # expired, or deleted on another replica
+            return None
+        if session is None:
+            record = orjson.loads(raw)
+            session = Session(session_id, record["v"], record["c"], record["i"], record.get("o"),
+                              request_timeout=self.request_timeout)
+            session.client = record.get("k") or record.get("o") or "-"
+            self._local.add(session, strict=False)
+            _refresh(session, record)
+        elif session_id not in self._local.unsaved:  # else this replica's change is newer; its write-back is under way
+            _refresh(session, orjson.loads(raw))
+        session.touched = now
+        return session
+
+    def _held(self, session_id: str) -> Session:
+        """Redis is down: this replica's copy, or a retryable 503 (not 404: Redis may well hold it)."""
+        session = self._local.get(session_id)
+        now = time.monotonic()
+        if session is None or self._local.idle(session, now):
+            if session is not None:
+                self._local.drop(session_id)
+            raise _unavailable()
+        session.touched = now
+        self._local.unsaved.setdefault(session_id, False)  # renewed here; Redis may have lost it
+        return session
+
+    # Outage and recovery.
+    def _failed(self, exc: Exception) -> None:
+        """Stop asking Redis, say so (at most every 30 s), and start the one task that retries it."""
+        self._down = True
+        self._warn(exc)
+        if self._retrying is None or self._retrying.done():
+            # A fresh context: the task outlives the request that noticed, and must not log under its request id.
+            self._retrying = asyncio.get_running_loop().create_task(self._retry(), context=contextvars.Context())
+
+    def _warn(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= _WARN_EVERY:
+            self._last_warning = now
+            self._warned = True
+            log.warning("session store unavailable: %s: %s; serving the %d sessions this replica holds, "
+                        "retrying every %gs", type(exc).__name__, exc, len(self._local), self.retry_seconds)
+
+    async def _retry(self) -> None:
+        while True:
+            await asyncio.sleep(self.retry_seconds)
+            try:
+                sessions, deletions = await self._write_back()
+            except Exception as exc:  # anything: this task ending early would leave the replica off Redis for good
+                self._warn(exc)
+                continue
+            self._down = False  # no await since the write-back emptied the log: nothing slips in between
+            if self._warned:
+                self._warned = False
+                log.warning("session store available again; wrote back %d sessions and %d deletions from the outage",
+                            sessions, deletions)
+            return
+
+    async def _write_back(self) -> tuple[int, int]:
+        """Replay the outage into Redis: deletions, then sessions changed (overwrite) or renewed (restore if lost).
+
+        Loops until the log is empty, because requests keep adding to it while this awaits.
+        On failure whatever was not confirmed goes back into the log for the next attempt.
+        """
+        await self.redis.ping()
+        sessions = deletions = 0
+        while self._local.unsaved or self._local.deleted:
+            unsaved, deleted = self._local.unsaved, self._local.deleted
+            self._local.unsaved, self._local.deleted = {}, {}
+            try:
+                sessions += await self._replay(unsaved, deleted)
+                deletions += len(deleted)
+            except BaseException:
+                for session_id, changed in unsaved.items():
+                    if session_id in self._local:
+                        self._local.unsaved[session_id] = self._local.unsaved.get(session_id, False) or changed
+                for session_id, when in deleted.items():
+                    self._local.deleted.setdefault(session_id, when)
+                raise
+        return sessions, deletions
+
+    async def _replay(self, unsaved: dict[str, bool], deleted: dict[str, float]) -> int:
+        commands: list[tuple[str, bytes | None, int, bool]] = [(self._key(i), None, 0, False) for i in deleted]
+        now = time.monotonic()
+        for session_id, changed in unsaved.items():
+            session = self._local.peek(session_id)
+            if session is None:
+                continue
+            ttl = int(self.idle_seconds - (now - session.touched))
+            if ttl >= 1:
+                commands.append((self._key(session_id), self._record(session), ttl, changed))
+        for start in range(0, len(commands), _BATCH):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key, record, ttl, changed in commands[start:start + _BATCH]:
+                    if record is None:
+                        pipe.delete(key)
+                    elif changed:
+                        pipe.set(key, record, ex=ttl)
+                    else:
+                        pipe.set(key, record, ex=ttl, nx=True)  # restore if Redis lost it ...
+                        pipe.expire(key, ttl)  # ... and renew it either way
+                await pipe.execute()
+        return sum(1 for _, record, _, _ in commands if record is not None)
