@@ -45,7 +45,7 @@ class ChangeHub:
     def remove(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
-    def __len__(self) -> int:
+    def open_streams(self) -> int:
         """How many streams are open (the transport caps them)."""
         return len(self._listeners)
 

@@ -94,8 +94,8 @@ class McpApp:
         self.path = options.path
         self.guard = Guard(options)
         self.budget = MemoryBudget(options.request_memory_bytes)
-        self.hub = hub or ChangeHub()
-        self.store = store or MemorySessionStore(options.session_idle_seconds, options.client_request_timeout, options.max_sessions,
+        self.hub = hub if hub is not None else ChangeHub()
+        self.store = store if store is not None else MemorySessionStore(options.session_idle_seconds, options.client_request_timeout, options.max_sessions,
                                                  observer, options.max_sessions_per_client)
         self.observer = observer
         self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds, observer, options.max_streams)

@@ -267,7 +267,7 @@ class LegacyEndpoint:
         if session.stream is not None:
             await reject(send, 409, "Conflict: this session already has an open GET stream")
             return
-        if len(self.hub) >= self.max_streams:
+        if self.hub.open_streams() >= self.max_streams:
             await too_many_streams(send, self.max_streams)
             return
         listener = Listener({"tools", "prompts", "resources"}, session.subscriptions)

@@ -118,7 +118,7 @@ class ModernEndpoint:
         agreed: dict[str, Any] = {key: True for key, kind in _FILTER_KINDS.items() if kind in kinds}
         if uris:
             agreed["resourceSubscriptions"] = sorted(uris)
-        if len(self.hub) >= self.max_streams:
+        if self.hub.open_streams() >= self.max_streams:
             await too_many_streams(send, self.max_streams)
             return
         listener = Listener(kinds, uris)

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from bosun.protocol.changes import Listener
+from bosun.protocol.liveness import set_watcher
 from bosun.protocol.observe import Observer
 from bosun.transport.wire import JSON_HEADERS
 from bosun.types import Receive, Send
@@ -85,15 +86,21 @@ class Reply:
         self.streaming = False
         self._watcher: asyncio.Task[None] | None = None
         self.disconnected = False
+        set_watcher(self.watch)
+
+    def watch(self) -> None:
+        """From now on, the client disconnecting cancels the task serving this request."""
+        if self._watcher is None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._watcher = asyncio.create_task(self._watch(task))
 
     async def _start_stream(self) -> None:
         self.streaming = True
         if self._observer is not None:
             self._observer.stream(1)
         await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + self._headers})
-        task = asyncio.current_task()
-        if task is not None:
-            self._watcher = asyncio.create_task(self._watch(task))
+        self.watch()
 
     async def _watch(self, task: asyncio.Task[Any]) -> None:
         while True:
@@ -123,6 +130,8 @@ class Reply:
         if self.disconnected:
             return
         if not self.streaming:
+            if self._watcher is not None:
+                self._watcher.cancel()
             headers = JSON_HEADERS + self._headers if body else self._headers
             await self._send({"type": "http.response.start", "status": status, "headers": headers})
             await self._send({"type": "http.response.body", "body": body})
