@@ -95,8 +95,10 @@ class McpApp:
         self.guard = Guard(options)
         self.budget = MemoryBudget(options.request_memory_bytes)
         self.hub = hub if hub is not None else ChangeHub()
-        self.store = store if store is not None else MemorySessionStore(options.session_idle_seconds, options.client_request_timeout, options.max_sessions,
-                                                 observer, options.max_sessions_per_client)
+        if store is None:
+            store = MemorySessionStore(options.session_idle_seconds, options.client_request_timeout, options.max_sessions,
+                                       observer, options.max_sessions_per_client)
+        self.store = store
         self.observer = observer
         self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds, observer, options.max_streams)
         self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds, observer, gate,
