@@ -112,3 +112,26 @@ def test_bodies_that_decode_large_are_bounded_in_memory_together() -> None:
             assert modern_call(http, running.url, "tools/list").status_code == 200
     finally:
         stop_server(running)
+
+
+def test_readiness_shows_a_session_store_full_of_live_sessions_at_once() -> None:
+    """At the cap, with every session used within the last minute, a new client would push out a live one:
+    /ready says so at once (the check is read at each probe), and is ready again as soon as one is closed."""
+    running = start_server("tests/servers/everything.py", env={"BOSUN_MAX_SESSIONS": "3"})
+    try:
+        with httpx.Client(timeout=5) as http:
+            deadline = time.monotonic() + 10
+            while http.get(running.base + "/ready").status_code != 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            clients = [LegacyClient(running.url) for _ in range(3)]
+            ready = http.get(running.base + "/ready")
+            assert ready.status_code == 503
+            sessions = ready.json()["checks"]["sessions"]
+            assert sessions["ok"] is False and "full (3 sessions)" in sessions["detail"] and sessions["critical"] is True
+            assert clients[0].http.delete(running.url, headers=clients[0].headers).status_code in (200, 202, 204)
+            assert http.get(running.base + "/ready").status_code == 200
+            for client in clients:
+                client.close()
+    finally:
+        stop_server(running)

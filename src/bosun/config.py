@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     readiness_interval: float = Field(5.0, gt=0)
     readiness_timeout: float = Field(2.0, gt=0)
+    readiness_retry_interval: float = Field(0.5, gt=0)
     max_loop_lag_seconds: float = Field(5.0, gt=0)
     drain_seconds: float = Field(5.0, ge=0)
     graceful_timeout: float = Field(20.0, gt=0)

@@ -267,7 +267,7 @@ class Server:
         if observer is not None:
             register_data_metrics(state)
         health = Health(checks, settings.readiness_interval, settings.readiness_timeout,
-                        settings.max_loop_lag_seconds, observer, self.warmups)
+                        settings.max_loop_lag_seconds, observer, self.warmups, retry_interval=settings.readiness_retry_interval)
         ops_routes: dict[str, ASGIApp] = {"/health": health.health_endpoint, "/ready": health.ready_endpoint,
                                           "/startup": health.startup_endpoint}
         if observer is not None and settings.metrics_port is None:
@@ -287,5 +287,8 @@ class Server:
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
                      on_shutdown=[health.stop, *self.on_shutdown, state.close],
                      observer=observer, tracing=tracing, gate=gate, open_on_purpose=security.open_on_purpose)
+        saturation = getattr(app.store, "saturation", None)
+        if saturation is not None:
+            health.add_live_check("sessions", saturation)
         shutdown.on_drain(health.begin_drain, app.close_streams)
         return RequestIdMiddleware(app)

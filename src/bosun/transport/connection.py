@@ -120,6 +120,23 @@ def _pending_bytes(transport: asyncio.BaseTransport) -> bool:
     return available > 0
 
 
+_SWEEP_SECONDS = 0.5
+
+
+def _ensure_sweeper(loop: asyncio.AbstractEventLoop, state: Any) -> None:
+    """Start the deadline sweep for this server's connections, if it is not running."""
+    if getattr(state, "bosun_sweeper", None) is None:
+        state.bosun_sweeper = loop.call_later(_SWEEP_SECONDS, _sweep, loop, state)
+
+
+def _sweep(loop: asyncio.AbstractEventLoop, state: Any) -> None:
+    now = loop.time()
+    for connection in list(state.connections):
+        if isinstance(connection, GuardedHttpProtocol):
+            connection._check_deadline(now)
+    state.bosun_sweeper = loop.call_later(_SWEEP_SECONDS, _sweep, loop, state) if state.connections else None
+
+
 def _last_active(connection: GuardedHttpProtocol) -> float:
     return connection._active
 
@@ -133,7 +150,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._tail = b""
         self._phase_started = self.loop.time()  # when the current head or body began arriving
         self._active = self._phase_started  # last activity, for choosing which idle connection to close
-        self._watchdog: asyncio.TimerHandle | None = None
         self._over_cap = False
         self._too_many_headers = False
         self._discarded = 0
@@ -148,13 +164,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 transport.close()
                 return
             self._over_cap = True
-        self._watch(self.limits.header_timeout)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-        super().connection_lost(exc)
+        _ensure_sweeper(self.loop, self.server_state)
 
     def _busy(self) -> bool:
         """A request is being answered on this connection, or has begun arriving."""
@@ -172,13 +182,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             idle.remove(oldest)
         return False
 
-    # Deadlines: one timer per connection, checked against the phase it guards when it fires.
-    def _watch(self, seconds: float) -> None:
-        if self._watchdog is None:
-            self._watchdog = self.loop.call_later(seconds, self._check_deadline)
-
-    def _check_deadline(self) -> None:
-        self._watchdog = None
+    # Deadlines: checked by one sweep over all connections twice a second, so no request arms a timer.
+    def _check_deadline(self, now: float) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         cycle = self.cycle
@@ -195,18 +200,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             limit = self.limits.body_timeout  # the client is sending a body (or the rest of a refused one)
         else:
             return  # the application has the request; its own timeouts apply
-        remaining = started + limit - self.loop.time()
-        if remaining > 0:
-            self._watchdog = self.loop.call_later(remaining, self._check_deadline)
-            return
-        self._timed_out()
+        if now - started >= limit:
+            self._timed_out()
 
     def _timed_out(self) -> None:
         cycle = self.cycle
         if self._head_open and self._head_bytes == 0:
             if self._shutting_down and _pending_bytes(self.transport):
-                self._watch(0.1)
-                return
+                return  # its request is being delivered; the next sweep looks again
             self.transport.close()  # nothing sent: an idle connection, closed without a word
             return
         if not self._head_open and cycle is not None:
@@ -247,20 +248,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             else:
                 self._refuse(400, b"Bad Request", "Bad Request: malformed HTTP")
             return
-        if not self._head_open and self._watchdog is None and self.cycle is not None and self.cycle.more_body:
-            self._watch(self.limits.body_timeout)
 
     def _head_too_large(self, data: bytes) -> bool:
         if self._head_bytes == 0:
             self._phase_started = self._active
-            self._watch(self.limits.header_timeout)
-        window = self._tail + data
-        end = window.find(b"\r\n\r\n")
+        end = data.find(b"\r\n\r\n")
+        if end < 0 and self._tail:  # the blank line may be split across two reads
+            joined = (self._tail + data[:3]).find(b"\r\n\r\n")
+            if joined >= 0:
+                end = joined - len(self._tail)
+                return self._head_bytes + end > self.limits.max_header_bytes
         if end < 0:
             self._head_bytes += len(data)
-            self._tail = data[-3:]
+            self._tail = (self._tail + data)[-3:] if len(data) < 3 else data[-3:]
             return self._head_bytes > self.limits.max_header_bytes
-        return self._head_bytes + end - len(self._tail) > self.limits.max_header_bytes
+        return self._head_bytes + end > self.limits.max_header_bytes
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -309,7 +311,4 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._shutting_down = True
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.keep_alive = False
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-        self._check_deadline()
+        self._check_deadline(self.loop.time())

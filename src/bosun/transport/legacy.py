@@ -93,8 +93,8 @@ class LegacyEndpoint:
         else:
             reply = Reply(send, receive, _session_header(session), event_prefix=f"{message['id']}", observer=self.observer)
             try:
-                body = await self.run(session, message, reply, principal)
-                await reply.finish(200, body)
+                status, body = await self.run(session, message, reply, principal)
+                await reply.finish(status, body)
             except asyncio.CancelledError:
                 if reply.disconnected:
                     return
@@ -160,8 +160,9 @@ class LegacyEndpoint:
             return None
         return session
 
-    async def run(self, session: Session, message: dict[str, Any], reply: Reply, principal: Principal | None = None) -> bytes:
-        """Handle one request; always returns a JSON-RPC response body."""
+    async def run(self, session: Session, message: dict[str, Any], reply: Reply,
+                  principal: Principal | None = None) -> tuple[int, bytes]:
+        """Handle one request: the HTTP status (200, or 503 when a dependency asks for a retry) and a JSON-RPC body."""
         request_id = message["id"]
         method = message["method"]
         params = message.get("params") or {}
@@ -174,16 +175,16 @@ class LegacyEndpoint:
             if handler is None:
                 raise method_not_found(method)
             result = await handler(call)
-            return result_bytes(request_id, result)
+            return 200, result_bytes(request_id, result)
         except McpError as error:
             if self.observer is not None:
                 self.observer.error(error.code)
-            return orjson.dumps(error_message(request_id, error))
+            return 503 if error.http_status == 503 else 200, orjson.dumps(error_message(request_id, error))
         except Exception:
             log.exception("unexpected error in %s", method)
             if self.observer is not None:
                 self.observer.error(internal_error().code)
-            return orjson.dumps(error_message(request_id, internal_error()))
+            return 200, orjson.dumps(error_message(request_id, internal_error()))
         finally:
             session.in_flight.pop(request_id, None)
 
@@ -205,7 +206,7 @@ class LegacyEndpoint:
                 self.notified(session, item)
             else:
                 try:
-                    answers.append(await self.run(session, item, reply, principal))
+                    answers.append((await self.run(session, item, reply, principal))[1])
                 except asyncio.CancelledError:
                     if reply.disconnected or session.cancelled.pop(item["id"], None) is None:
                         raise

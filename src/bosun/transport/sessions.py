@@ -90,6 +90,9 @@ class SessionStore(Protocol):
     async def expire(self) -> int: ...
 
 
+CHURN_SECONDS = 60.0
+
+
 class MemorySessionStore:
     """Sessions in this process's memory, dropped after `idle_seconds` without a request.
 
@@ -112,6 +115,25 @@ class MemorySessionStore:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def saturation(self) -> tuple[bool, str]:
+        """Readiness: full of sessions that are in use, so a new client would push out a live one.
+
+        At the cap, evicting sessions idle for a while is harmless and the store stays ready; once
+        the least recently used idle session was used within `CHURN_SECONDS` (or none is idle),
+        this replica is overloaded and should get no new work until sessions free up.
+        """
+        count = len(self._sessions)
+        if count < self.max_sessions:
+            return True, f"{count} of {self.max_sessions} sessions"
+        now = time.monotonic()
+        for session in self._sessions.values():
+            if session.stream is None and not session.in_flight:
+                idle = now - session.touched
+                if idle < CHURN_SECONDS:
+                    return False, f"full ({count} sessions): evicting sessions used {idle:.0f}s ago"
+                return True, f"full ({count} sessions): evicting sessions idle for {idle:.0f}s"
+        return False, f"full ({count} sessions), every one busy: new clients get 503"
 
     async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
                      owner: str | None = None, client: str | None = None) -> Session:

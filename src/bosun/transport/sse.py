@@ -69,6 +69,9 @@ async def pump_changes(receive: Receive, send: Send, listener: Listener, render:
         shutdown.cancel()
 
 
+_RETRY_SOON = ((b"retry-after", b"1"),)
+
+
 class Reply:
     """The response to one POST, JSON until a second message forces a stream."""
 
@@ -133,6 +136,8 @@ class Reply:
             if self._watcher is not None:
                 self._watcher.cancel()
             headers = JSON_HEADERS + self._headers if body else self._headers
+            if status == 503:  # a dependency is unavailable or busy: the client may retry
+                headers += _RETRY_SOON
             await self._send({"type": "http.response.start", "status": status, "headers": headers})
             await self._send({"type": "http.response.body", "body": body})
             return
