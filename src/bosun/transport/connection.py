@@ -121,6 +121,8 @@ def _pending_bytes(transport: asyncio.BaseTransport) -> bool:
 
 
 _SWEEP_SECONDS = 0.5
+_CLOSES_PER_SLICE = 32
+_SLICE_PAUSE = 0.005
 
 
 def _ensure_sweeper(loop: asyncio.AbstractEventLoop, state: Any) -> None:
@@ -130,10 +132,16 @@ def _ensure_sweeper(loop: asyncio.AbstractEventLoop, state: Any) -> None:
 
 
 def _sweep(loop: asyncio.AbstractEventLoop, state: Any) -> None:
+    """Close what is past its deadline, a slice at a time: 2,000 connections timing out together must
+    not stall the event loop for the requests being served meanwhile."""
     now = loop.time()
+    closed = 0
     for connection in list(state.connections):
-        if isinstance(connection, GuardedHttpProtocol):
-            connection._check_deadline(now)
+        if isinstance(connection, GuardedHttpProtocol) and connection._check_deadline(now):
+            closed += 1
+            if closed >= _CLOSES_PER_SLICE:
+                state.bosun_sweeper = loop.call_later(_SLICE_PAUSE, _sweep, loop, state)
+                return
     state.bosun_sweeper = loop.call_later(_SWEEP_SECONDS, _sweep, loop, state) if state.connections else None
 
 
@@ -183,9 +191,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         return False
 
     # Deadlines: checked by one sweep over all connections twice a second, so no request arms a timer.
-    def _check_deadline(self, now: float) -> None:
+    def _check_deadline(self, now: float) -> bool:
+        """Act on a passed deadline; True when this connection was closed for it."""
         if self.transport is None or self.transport.is_closing():
-            return
+            return False
         cycle = self.cycle
         started = self._phase_started
         if self._head_open:
@@ -195,13 +204,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 # that was just answered (or just connected) is about to send its next request.
                 limit, started = min(limit, _SHUTDOWN_GRACE), self._active
             elif self._head_bytes == 0 and self._answered > 0:
-                return  # idle between requests: the keep-alive timeout owns that
+                return False  # idle between requests: the keep-alive timeout owns that
         elif cycle is not None and cycle.more_body and (cycle.response_complete or not self.flow.read_paused):
             limit = self.limits.body_timeout  # the client is sending a body (or the rest of a refused one)
         else:
-            return  # the application has the request; its own timeouts apply
-        if now - started >= limit:
-            self._timed_out()
+            return False  # the application has the request; its own timeouts apply
+        if now - started < limit:
+            return False
+        self._timed_out()
+        return self.transport.is_closing()
 
     def _timed_out(self) -> None:
         cycle = self.cycle
