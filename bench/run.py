@@ -34,10 +34,15 @@ def free_port() -> int:
 
 def spawn(target: Target, port: int) -> subprocess.Popen[bytes]:
     """Start the server; its logs go to a file (a pipe nobody reads would stall a server that logs per call)."""
-    command = [str(target.python), "-m", "uvicorn", target.module, "--app-dir", str(BENCH / "servers"),
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
-               "--no-access-log", "--log-level", target.log_level]
-    env = {**os.environ, **target.env}
+    if target.served_by_bosun:  # one worker, uvloop, httptools (with Bosun's limits), no access log: its defaults
+        module, attr = target.module.split(":")
+        command = [str(target.python), "-m", "bosun", "serve", f"{BENCH / 'servers' / module}.py:{attr}",
+                   "--host", "127.0.0.1", "--port", str(port), "--log-level", target.log_level]
+    else:
+        command = [str(target.python), "-m", "uvicorn", target.module, "--app-dir", str(BENCH / "servers"),
+                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
+                   "--no-access-log", "--log-level", target.log_level]
+    env = {**os.environ, "BOSUN_DRAIN_SECONDS": "0", **target.env}
     if target.authenticated:
         from auth import server_env
 

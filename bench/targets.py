@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,15 @@ class Target:
     call: tuple[str, dict[str, Any]] = ("echo", {"text": "hi"})
     prepare_database: bool = False
     authenticated: bool = False  # sends the bench JWT; the server trusts the bench key (bench/auth.py)
+    served_by_bosun: bool = False  # `bosun serve` (its connection limits, as users run it) instead of plain uvicorn
 
 
 def all_targets() -> list[Target]:
     project = ROOT / ".venv" / "bin" / "python"
+    baseline = os.environ.get("BENCH_BASELINE_SRC")  # another checkout's src/, to measure a change against it
     sdk = BENCH / ".venvs" / "sdk" / "bin" / "python"
     fastmcp = BENCH / ".venvs" / "fastmcp" / "bin" / "python"
-    return [
+    targets = [
         Target("bare", project, "bare_app:app", "modern", note="orjson ASGI handler, the ceiling"),
         Target("bosun", project, "bosun_app:app", "modern", {"LOG_LEVEL": "INFO", "BENCH_LOGGING": "json"},
                "2026-07-28 stateless; metrics on, JSON logs at INFO (the defaults), no authentication", "info"),
@@ -60,6 +63,15 @@ def all_targets() -> list[Target]:
         Target("notes-search-cold", project, "notes_app:app", "modern", {"DATABASE_URL": NOTES_DB, "BOSUN_TOOL_CACHE": "false"},
                "reference server search_notes on PostgreSQL, 2,000 notes, no result cache", call=SEARCH, prepare_database=True),
     ]
+    if baseline:
+        targets.append(Target("bosun-baseline", project, "bosun_app:app", "modern",
+                              {"LOG_LEVEL": "INFO", "BENCH_LOGGING": "json", "PYTHONPATH": baseline},
+                              f"bosun, from {baseline}", "info"))
+    targets.append(Target("bosun-plain-uvicorn", project, "bosun_app:app", "modern", {"LOG_LEVEL": "INFO", "BENCH_LOGGING": "json"},
+                          "bosun under plain uvicorn (no connection limits): what those limits cost", "info"))
+    # Bosun's own servers run as users run them: `bosun serve`, with its connection handling and limits.
+    return [replace(target, served_by_bosun=True) if target.python == project and target.name not in ("bare", "bosun-plain-uvicorn")
+            else target for target in targets]
 
 
 NOTES_DB = "postgresql://postgres@127.0.0.1:5432/bosun_bench"

@@ -192,31 +192,25 @@ class McpApp:
                 await respond_error(send, error.http_status, error)
                 return
             del body  # decoded once; the bytes are not kept alongside the objects
-            await self._dispatch(receive, send, headers, message, principal, scope)
+            client = scope.get("client")
+            peer = client[0] if client else None
+            if self.gate is not None:
+                try:
+                    messages = message if type(message) is list else (message,)
+                    buckets = self.gate.admit(principal, messages, peer)
+                    if buckets:
+                        await self.gate.charge(buckets, principal, messages, peer)
+                except Refusal as refusal:
+                    await self._refused(send, refusal, message)
+                    return
+            endpoint = self.legacy if _wants_legacy(message, headers) else self.modern
+            if self.tracing is not None:
+                with self.tracing.request(_method_label(message), message, headers.get(b"traceparent")):
+                    await self._observed(endpoint, receive, send, headers, message, principal, peer)
+                return
+            await self._observed(endpoint, receive, send, headers, message, principal, peer)
         finally:
             self.budget.give(cost)
-
-    async def _dispatch(self, receive: Receive, send: Send, headers: Headers, message: Any, principal: Principal | None,
-                        scope: Scope) -> None:
-        if self.gate is not None:
-            try:
-                client = scope.get("client")
-                peer = client[0] if client else None
-                messages = message if type(message) is list else (message,)
-                buckets = self.gate.admit(principal, messages, peer)
-                if buckets:
-                    await self.gate.charge(buckets, principal, messages, peer)
-            except Refusal as refusal:
-                await self._refused(send, refusal, message)
-                return
-        endpoint = self.legacy if _wants_legacy(message, headers) else self.modern
-        client = scope.get("client")
-        peer = client[0] if client else None
-        if self.tracing is not None:
-            with self.tracing.request(_method_label(message), message, headers.get(b"traceparent")):
-                await self._observed(endpoint, receive, send, headers, message, principal, peer)
-            return
-        await self._observed(endpoint, receive, send, headers, message, principal, peer)
 
     async def _refuse(self, send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         """A transport-level refusal, counted (a spike of 403s or 413s is worth seeing) and answered."""

@@ -275,17 +275,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return self._head_bytes > self.limits.max_header_bytes
         return self._head_bytes + end > self.limits.max_header_bytes
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._discarded = 0
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self.headers) >= self.limits.max_headers:
+    def on_headers_complete(self) -> None:
+        # Counted here rather than per field (a call per header is measurable on the hot path);
+        # the head's byte limit already bounds how many fields can arrive.
+        if len(self.headers) > self.limits.max_headers:
             self._too_many_headers = True
             raise httptools.HttpParserError("too many header fields")
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
+        self._discarded = 0
         self._head_open = False
         self._head_bytes = 0
         self._tail = b""
