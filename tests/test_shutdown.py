@@ -101,6 +101,10 @@ def test_sigterm_drains_every_worker_of_a_multi_process_server() -> None:
             time.sleep(0.05)
         running.process.send_signal(signal.SIGTERM)
         time.sleep(0.4)
+        deadline = time.monotonic() + 1.5  # the supervisor handles signals in its loop, every 0.5 s
+        while probe.get(running.base + "/ready").status_code != 503:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         for _ in range(10):  # fresh connections land on either worker: both must say not ready, and still serve
             with httpx.Client(timeout=5) as fresh:
                 assert fresh.get(running.base + "/ready").status_code == 503
