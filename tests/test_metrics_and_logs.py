@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import BOSUN, ROOT, free_port, meta, modern_call, modern_headers, start_server, stop_server
@@ -156,3 +157,19 @@ def test_access_log_can_be_switched_on() -> None:
             modern_call(http, url, "tools/call", {"name": "echo", "arguments": {"text": "x"}})
     records = [json.loads(line) for line in _stop_and_read(process) if line.startswith("{")]
     assert len([record for record in records if record["logger"] == "uvicorn.access"]) >= 3
+
+
+def test_a_throttled_warning_is_said_once_per_period_with_a_count_of_the_rest(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from bosun.ops.logs import Throttled
+
+    throttled = Throttled(logging.getLogger("bosun.test.throttle"), seconds=0.2)
+    with caplog.at_level(logging.WARNING, logger="bosun.test.throttle"):
+        for _ in range(50):
+            throttled.warning("database unavailable: %s", "ConnectionRefusedError")
+        time.sleep(0.25)
+        throttled.warning("database unavailable: %s", "ConnectionRefusedError")
+    lines = [record.getMessage() for record in caplog.records if record.name == "bosun.test.throttle"]
+    assert lines == ["database unavailable: ConnectionRefusedError",
+                     "database unavailable: ConnectionRefusedError (and 49 more like it since the last report)"]

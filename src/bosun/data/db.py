@@ -45,6 +45,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bosun.ops.logs import Throttled
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.protocol.liveness import watch_client
 
@@ -121,6 +122,7 @@ class Database:
         self.engine = create_async_engine(url, **options)
         self.waits: list[float] = []  # checkout waits since the last scrape (bounded)
         self.reachable = True  # as last seen by a real operation or a ping
+        self._warn = Throttled(log)  # an outage is one warning per 30 s, not one per request
         self._listeners: list[Listener] = []
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -227,7 +229,7 @@ class Database:
         except Exception as exc:
             # Whatever stops a connection being made (refused, a deadline, "the database system is shutting
             # down", too many clients) is not the caller's statement: never a driver message in the answer.
-            log.warning("database unavailable: %s", self._reason(exc))
+            self._warn.warning("database unavailable: %s", self._reason(exc))
             self._saw_down(exc)
             raise DatabaseUnavailable() from None
         session = AsyncSession(bind=connection, expire_on_commit=False)
@@ -236,7 +238,7 @@ class Database:
             await session.commit()
         except BaseException as exc:
             if isinstance(exc, Exception) and not isinstance(exc, McpError) and _unreachable(exc):
-                log.warning("database connection lost: %s", self._reason(exc, self.command_timeout))
+                self._warn.warning("database connection lost: %s", self._reason(exc, self.command_timeout))
                 self._saw_lost(exc)
                 await asyncio.shield(self._discard(connection))
                 raise DatabaseUnavailable() from None

@@ -30,6 +30,28 @@ _SECRETS = [
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
 
+class Throttled:
+    """A warning said at most once per `seconds`, with how many were held back: an outage seen by every
+    request must not become a log line per request."""
+
+    def __init__(self, logger: logging.Logger, seconds: float = 30.0) -> None:
+        self.logger = logger
+        self.seconds = seconds
+        self._last = -1e18
+        self._held = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last < self.seconds:
+            self._held += 1
+            return
+        held, self._held, self._last = self._held, 0, now
+        if held:
+            self.logger.warning(message + " (and %d more like it since the last report)", *args, held)
+        else:
+            self.logger.warning(message, *args)
+
+
 def redact(text: str) -> str:
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)

@@ -14,8 +14,9 @@ Limits, all from `ConnectionLimits` (settings `BOSUN_MAX_HEADER_BYTES`, ...):
 * the head (request line and headers) is at most `max_header_bytes`, with at most
   `max_headers` fields: past either, 431 and close, before the parser sees more;
 * the head must arrive within `header_timeout` of the connection opening or of
-  the request's first byte, and a body must keep coming (no gap longer than
-  `body_timeout` while the application waits for it): otherwise 408 and close;
+  the request's first byte, and the body within `body_timeout` of the end of the
+  head (while the application is reading it): otherwise 408 and close; deadlines
+  are checked by one sweep over all connections, so no request arms a timer;
 * at most `max_connections` are open: a new one beyond that replaces the
   longest-idle connection (one with no request on it), or, when every connection
   is busy, is answered 503 (probes excepted, so liveness never fails for load);
@@ -23,8 +24,9 @@ Limits, all from `ConnectionLimits` (settings `BOSUN_MAX_HEADER_BYTES`, ...):
   rest of the body is read and discarded, up to `linger_bytes`, so the client
   reads the answer instead of a reset;
 * while draining (`begin_drain`), every response carries `Connection: close`;
-  an idle connection is closed only when the client has sent nothing on it, and
-  a connection that has not been answered yet is left to be answered.
+  at shutdown a connection is closed only once it has been silent for a second
+  with nothing waiting in its socket (a client that was just answered, or just
+  connected, is about to send), and a request that does arrive is answered.
 """
 
 from __future__ import annotations
@@ -51,10 +53,10 @@ _RESERVED_DESCRIPTORS = 128  # database and Redis pools, log files, the listener
 _SHUTDOWN_GRACE = 1.0  # while shutting down, how long a connection may stay silent before it is closed
 
 
-def _refusal(status: int, reason: bytes, message: str, extra: bytes = b"") -> bytes:
+def _refusal(status: int, reason: bytes, message: str) -> bytes:
     body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}})
-    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n%s\r\n"
-            % (status, reason, len(body), extra)) + body
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+            % (status, reason, len(body))) + body
 
 
 _OVER_CAPACITY = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {
