@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the official MCP conformance suite (--suite all) against the example conformance server,
-# once per protocol revision. Exits non-zero if any check fails at any revision.
+# once per protocol revision. Exits non-zero if any check fails at any revision, or if fewer checks
+# pass than conformance/floors.txt records for that revision (a count may only go up).
 #   CONFORMANCE_VERSIONS   revisions to run (default: 2026-07-28 2025-11-25 2025-06-18)
 #   CONFORMANCE_URL        test a server that is already running instead of starting one
 #   CONFORMANCE_SERVER     server file to start (default: examples/conformance_server.py)
@@ -42,8 +43,14 @@ for version in $versions; do
     status=1
   fi
   total=$(grep -E '^Total:' "$log" | tail -n1)
+  passed=$(echo "$total" | sed -nE 's/^Total: ([0-9]+) passed.*/\1/p')
+  floor=$(awk -v v="$version" '$1 == v { print $2 }' conformance/floors.txt)
+  if [ -n "$floor" ] && [ "${passed:-0}" -lt "$floor" ]; then
+    result="FAILED: $passed checks passed, fewer than the $floor this project has reached (conformance/floors.txt)"
+    status=1
+  fi
   echo "conformance $version: ${total:-no summary} ($result)"
-  if [ "$result" = FAILED ]; then
+  if [ "$result" != ok ]; then
     sed -n '/=== SUMMARY ===/,$p' "$log" | grep -v '✓' || tail -n 40 "$log"
   fi
 done

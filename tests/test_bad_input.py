@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import MODERN, Running, modern_headers, start_server, stop_server
+from conftest import MODERN, Running, modern_call, modern_headers, start_server, stop_server
 
 LEGACY = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
@@ -159,3 +159,13 @@ def test_initialize_floods_evict_the_least_recently_used_idle_sessions_instead_o
             assert "mcp_sessions_active 5.0" in metrics and "mcp_sessions_evicted_total 2.0" in metrics
     finally:
         stop_server(server)
+
+
+@pytest.mark.parametrize("responses", [{"confirm": 12345}, {"confirm": [1]}, None, [], "yes"])
+def test_input_responses_that_are_not_result_objects_get_32602_before_any_tool_reads_them(
+        server: Running, http: httpx.Client, responses: Any) -> None:
+    response = modern_call(http, server.url, "tools/call",
+                           {"name": "confirm_action", "arguments": {"action": "x"}, "inputResponses": responses})
+    assert response.status_code == 200, response.text
+    error = response.json()["error"]
+    assert error["code"] == -32602 and "inputResponses" in error["message"]

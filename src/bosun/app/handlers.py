@@ -56,6 +56,15 @@ def _cursor_offset(params: dict[str, Any]) -> int:
     return offset
 
 
+def _check_responses(responses: Any) -> None:
+    """Every `inputResponses` entry is a result object, whoever reads it (a tool may read them raw)."""
+    if type(responses) is not dict:
+        raise invalid_params("inputResponses must be an object")
+    for key, answer in responses.items():
+        if type(answer) is not dict:
+            raise invalid_params(f"Invalid inputResponses[{key!r}]: must be an object (the client's result)")
+
+
 def _require_capabilities(call: Call, need: InputRequired) -> None:
     """A server must not ask for input the client cannot give (-32021 names what is missing)."""
     missing = [cap for cap in required_capabilities(need.requests) if cap not in call.capabilities]
@@ -181,8 +190,8 @@ class Handlers:
             return await self._run_in_session(call, run)
         params = call.params
         responses = params.get("inputResponses")
-        if responses is not None and type(responses) is not dict:
-            raise invalid_params("inputResponses must be an object")
+        if responses is not None or "inputResponses" in params:
+            _check_responses(responses)
         principal = call.principal.key if call.principal is not None else ""
         binding = f"{call.method}\0{target}\0{arguments_digest(arguments)}\0{principal}"
         token = params.get("requestState")
