@@ -164,6 +164,14 @@ async def test_streaming_elicitation(ctx: Context) -> str:
 
 
 @server.tool()
+async def test_reconnection(ctx: Context) -> str:
+    """Ends this call's SSE stream mid-call; the client resumes with GET and Last-Event-ID (2025-11-25 polling)"""
+    await ctx.close_stream()
+    await asyncio.sleep(0.1)
+    return "Reconnection test completed"
+
+
+@server.tool()
 def test_missing_capability(ctx: Context) -> str:
     """Needs the client's sampling capability; without it the call is a -32021 error"""
     if "sampling" not in ctx.client_capabilities:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -103,8 +104,64 @@ def test_progress_events_carry_ids(server: Running) -> None:
                             "params": {"name": "count", "arguments": {"to": 2}, "_meta": {"progressToken": 9}}})
     assert response.headers["content-type"] == "text/event-stream"
     ids = [line for line in response.text.splitlines() if line.startswith("id:")]
-    assert len(ids) == 3 and len(set(ids)) == 3
+    assert len(ids) == 4 and len(set(ids)) == 4  # a priming event (2025-11-25), two progress events, the result
+    assert response.text.startswith(ids[0] + "\nretry: 1000\ndata: \n\n")
     assert sse_messages(response.text)[-1]["result"]["content"][0]["text"] == "counted to 2"
+    older = LegacyClient(server.url, "2025-06-18").post({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "count", "arguments": {"to": 2}, "_meta": {"progressToken": 9}}})
+    assert len([line for line in older.text.splitlines() if line.startswith("id:")]) == 3  # no priming before 2025-11-25
+
+
+def _events(text: str) -> list[tuple[str, str]]:
+    """(id, data) of each SSE event in `text`."""
+    events = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) if ": " in line else (line.rstrip(":"), "") for line in block.splitlines() if line)
+        if "id" in fields:
+            events.append((fields["id"], fields.get("data", "")))
+    return events
+
+
+def test_a_stream_the_server_ends_early_is_resumed_with_last_event_id(server: Running) -> None:
+    """2025-11-25 polling: the POST's stream carries a priming event and ends; a GET with its id replays what the
+    call sent since and follows it to the result. The stream can be replayed again from any of its ids."""
+    client = LegacyClient(server.url)
+    body = {"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {"name": "long_count", "arguments": {"to": 3},
+                                                                         "_meta": {"progressToken": "p"}}}
+    started = time.monotonic()
+    first = client.post(body)
+    assert first.headers["content-type"] == "text/event-stream" and time.monotonic() - started < 0.25
+    [(priming, data)] = _events(first.text)
+    assert data == "" and "retry: 1000" in first.text
+    resumed = client.http.get(server.url, headers={**client.headers, "accept": "text/event-stream", "last-event-id": priming})
+    assert resumed.status_code == 200
+    events = _events(resumed.text)
+    messages = [json.loads(data) for _, data in events]
+    assert [m["params"]["progress"] for m in messages[:-1]] == [1, 2, 3]
+    assert messages[-1]["id"] == 11 and messages[-1]["result"]["content"][0]["text"] == "counted to 3 (resumed)"
+    # From the second progress event on, once more: the rest only.
+    again = client.http.get(server.url, headers={**client.headers, "accept": "text/event-stream", "last-event-id": events[1][0]})
+    assert [json.loads(data).get("id") for _, data in _events(again.text)] == [None, 11]
+    # An unknown id, a malformed one and another session's are a clear 404 at once, never a hang.
+    other = LegacyClient(server.url)
+    for bad, who in ((priming.rsplit("-", 1)[0] + "x-0", client), ("nonsense", client), (priming, other)):
+        started = time.monotonic()
+        answer = who.http.get(server.url, headers={**who.headers, "accept": "text/event-stream", "last-event-id": bad})
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == -32600
+        assert time.monotonic() - started < 1
+    client.close()
+    other.close()
+
+
+def test_a_client_that_lists_event_stream_first_gets_a_resumable_stream(server: Running) -> None:
+    client = LegacyClient(server.url)
+    response = client.http.post(server.url, headers={**client.headers, "accept": "text/event-stream, application/json"},
+                                json={"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
+    assert response.headers["content-type"] == "text/event-stream"
+    events = _events(response.text)
+    assert events[0][1] == "" and json.loads(events[-1][1])["result"]["tools"]
+    assert client.post({"jsonrpc": "2.0", "id": 6, "method": "tools/list"}).headers["content-type"] == "application/json"
+    client.close()
 
 
 def test_batches_only_in_2025_03_26(server: Running) -> None:
@@ -124,8 +181,8 @@ def _answer_client_requests(client: LegacyClient, body: dict[str, Any], answer: 
     seen: list[dict[str, Any]] = []
     with client.http.stream("POST", client.url, headers=client.headers, json=body) as stream:
         for line in stream.iter_lines():
-            if not line.startswith("data:"):
-                continue
+            if not line.startswith("data:") or not line[5:].strip():
+                continue  # not data, or a priming event (an id with empty data)
             message = json.loads(line[5:])
             seen.append(message)
             if "method" in message and "id" in message:

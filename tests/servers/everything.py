@@ -106,6 +106,16 @@ async def count(to: int, ctx: Context) -> str:
 
 
 @server.tool()
+async def long_count(to: int, ctx: Context) -> str:
+    """Ends its response stream at once, then counts slowly: the client resumes with Last-Event-ID."""
+    closed = await ctx.close_stream()
+    for step in range(1, to + 1):
+        await asyncio.sleep(0.1)
+        await ctx.report_progress(step, to, f"step {step}")
+    return f"counted to {to} ({'resumed' if closed else 'one stream'})"
+
+
+@server.tool()
 async def chatty(ctx: Context) -> str:
     await ctx.debug("a debug line")
     await ctx.warning("a warning line")

@@ -103,6 +103,16 @@ class Context:
         return getattr(self._app, "cache", None)
 
     # Notifications on this request's stream.
+    async def close_stream(self) -> bool:
+        """End this request's response stream now and go on working (2025-11-25 sessions).
+
+        The client reconnects with GET and `Last-Event-ID` and receives what the call sends from here
+        on, its result included: the spec's polling pattern for a long call behind proxies that cut
+        long responses. Returns False (and does nothing) where streams cannot be resumed.
+        """
+        close = self._call.close_stream
+        return await close() if close is not None else False
+
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         """Send `notifications/progress` if the client asked for progress on this request."""
         call = self._call

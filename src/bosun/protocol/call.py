@@ -57,6 +57,7 @@ class Call:
         "send",
         "channel",
         "principal",
+        "close_stream",
     )
 
     def __init__(
@@ -85,6 +86,8 @@ class Call:
         self.send = send
         self.channel = channel
         self.principal: Principal | None = None  # set by the transport from what the security layer established
+        # Set by a transport whose response stream the client can resume: ends it early (see Context.close_stream).
+        self.close_stream: Callable[[], Awaitable[bool]] | None = None
 
     def wants_log(self, level: str) -> bool:
         """Whether a log message at `level` may be sent for this request."""

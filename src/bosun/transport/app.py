@@ -27,6 +27,7 @@ from bosun.protocol.versions import is_legacy, is_modern
 from bosun.security.challenge import Refusal
 from bosun.security.gate import Gate
 from bosun.transport.budget import MemoryBudget
+from bosun.transport.events import EventStore, MemoryEventStore
 from bosun.transport.guards import Guard
 from bosun.transport.legacy import LegacyEndpoint
 from bosun.transport.modern import ModernEndpoint
@@ -83,7 +84,7 @@ class McpApp:
                  hub: ChangeHub | None = None, routes: dict[str, ASGIApp] | None = None,
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
                  observer: Observer | None = None, tracing: Any = None, gate: Gate | None = None,
-                 open_on_purpose: bool = False) -> None:
+                 open_on_purpose: bool = False, events: EventStore | None = None) -> None:
         self.tracing = tracing
         self.gate = gate
         self.authenticating = gate is not None and gate.enabled
@@ -102,7 +103,7 @@ class McpApp:
         self.observer = observer
         self.modern = ModernEndpoint(handlers, self.hub, options.keepalive_seconds, observer, options.max_streams)
         self.legacy = LegacyEndpoint(handlers, self.hub, self.store, options.keepalive_seconds, observer, gate,
-                                     options.max_streams, options.max_batch)
+                                     options.max_streams, options.max_batch, events if events is not None else MemoryEventStore())
         self.routes = routes or {}
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []

@@ -24,6 +24,8 @@ from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
 from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSION, is_legacy, negotiate_legacy
 from bosun.security.gate import Gate
+from bosun.transport.events import EventStore
+from bosun.transport.resumable import RESUMABLE_VERSIONS, ResumableReply, prefers_stream, resume
 from bosun.transport.sessions import Session, SessionStore
 from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
 from bosun.transport.wire import JSON_HEADERS, Headers, accepts, reject, respond, respond_error, too_many_streams
@@ -45,8 +47,10 @@ def _session_header(session: Session) -> tuple[tuple[bytes, bytes], ...]:
 class LegacyEndpoint:
     def __init__(self, handlers: Handlers, hub: ChangeHub, store: SessionStore, keepalive_seconds: float,
                  observer: Observer | None = None, gate: Gate | None = None, max_streams: int = 500,
-                 max_batch: int = 100) -> None:
+                 max_batch: int = 100, events: EventStore | None = None, retry_ms: int = 1000) -> None:
         self.observer = observer
+        self.events = events
+        self.retry_ms = retry_ms
         self.gate = gate
         self.max_streams = max_streams
         self.max_batch = max_batch
@@ -91,7 +95,9 @@ class LegacyEndpoint:
             self.notified(session, message)
             await respond(send, 202, b"", _session_header(session))
         else:
-            reply = Reply(send, receive, _session_header(session), event_prefix=f"{message['id']}", observer=self.observer)
+            reply = self._reply(send, receive, session, f"{message['id']}")
+            if isinstance(reply, ResumableReply) and prefers_stream(headers.get(b"accept")):
+                await reply.start()
             try:
                 status, body = await self.run(session, message, reply, principal)
                 await reply.finish(status, body)
@@ -107,6 +113,11 @@ class LegacyEndpoint:
                 await reply.finish(202, b"")
             finally:
                 reply.close()
+
+    def _reply(self, send: Send, receive: Receive, session: Session, event_prefix: str) -> Reply:
+        if self.events is not None and session.version in RESUMABLE_VERSIONS:
+            return ResumableReply(send, receive, _session_header(session), self.events, session.id, self.retry_ms, self.observer)
+        return Reply(send, receive, _session_header(session), event_prefix=event_prefix, observer=self.observer)
 
     async def initialize(self, send: Send, headers: Headers, message: dict[str, Any], principal: Principal | None,
                          peer: str | None = None) -> None:
@@ -170,6 +181,8 @@ class LegacyEndpoint:
         call = Call(request_id, method, params, session.version, False, session.capabilities, reply.message,
                     channel=session, client_info=session.client_info, log_level=session.log_level)
         call.principal = principal
+        if isinstance(reply, ResumableReply):
+            call.close_stream = reply.close_stream
         session.in_flight[request_id] = asyncio.current_task()  # type: ignore[assignment]
         try:
             if handler is None:
@@ -264,6 +277,10 @@ class LegacyEndpoint:
             return
         session = await self._session(send, headers, principal)
         if session is None:
+            return
+        last_event_id = headers.get(b"last-event-id")
+        if last_event_id and self.events is not None and not last_event_id.startswith("get-"):
+            await resume(send, receive, self.events, session.id, last_event_id, _session_header(session), self.keepalive)
             return
         if session.stream is not None:
             await reject(send, 409, "Conflict: this session already has an open GET stream")
