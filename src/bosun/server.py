@@ -287,6 +287,15 @@ class Server:
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
                      on_shutdown=[health.stop, *self.on_shutdown, state.close],
                      observer=observer, tracing=tracing, gate=gate, open_on_purpose=security.open_on_purpose)
+        if redis_url:
+            from bosun.transport.changes_redis import RedisChangeBus
+
+            # Changes and subscription updates reach the streams every replica holds.
+            bus = RedisChangeBus(redis_url, f"bosun:{self.name}:changes", self.hub,
+                                 getattr(app.store, "refresh_subscriptions", None))
+            app.legacy.on_subscriptions_changed = bus.session_changed
+            app.on_startup.append(bus.start)
+            app.on_shutdown.insert(0, bus.close)
         saturation = getattr(app.store, "saturation", None)
         if saturation is not None:
             health.add_live_check("sessions", saturation)

@@ -2,13 +2,14 @@
 
 The application publishes; transports subscribe a queue per open stream (a 2025
 GET stream or a 2026 `subscriptions/listen` stream) with the filter that stream
-asked for. Process-local: a later Redis-backed hub plugs in behind the same two
-methods so changes reach streams held by other replicas.
+asked for. With several replicas, a change bus (`transport.changes_redis`) relays
+each replica's changes to the others, which `deliver` them to their own streams.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,10 +37,16 @@ class Listener:
 
 
 class ChangeHub:
+    """Delivers changes to this process's open streams, and hands this process's own changes to a relay
+    (the change bus) so that streams held by other replicas get them too."""
+
     def __init__(self) -> None:
         self._listeners: set[Listener] = set()
+        self._relay: Callable[[ChangeKind, str | None], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # where streams and the relay live
 
     def add(self, listener: Listener) -> None:
+        self._loop = asyncio.get_running_loop()
         self._listeners.add(listener)
 
     def remove(self, listener: Listener) -> None:
@@ -49,8 +56,26 @@ class ChangeHub:
         """How many streams are open (the transport caps them)."""
         return len(self._listeners)
 
+    def relay_to(self, relay: Callable[[ChangeKind, str | None], None] | None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._relay = relay
+
     def publish(self, kind: ChangeKind, uri: str | None = None) -> int:
-        """Queue the change for every interested stream; a full queue (a stuck client) drops it."""
+        """A change made here: to this process's streams at once, and to the other replicas' through the relay.
+
+        Safe from any thread: a plain `def` tool runs in a worker thread, and the streams' queues belong to
+        the event loop, so from elsewhere the change is handed to the loop (and counted there)."""
+        loop = self._loop
+        if loop is not None and not _on(loop):
+            loop.call_soon_threadsafe(self.publish, kind, uri)
+            return 0
+        delivered = self.deliver(kind, uri)
+        if self._relay is not None:
+            self._relay(kind, uri)
+        return delivered
+
+    def deliver(self, kind: str, uri: str | None = None) -> int:
+        """Queue the change for every interested stream here; a full queue (a stuck client) drops it."""
         delivered = 0
         for listener in self._listeners:
             if listener.wants(kind, uri):
@@ -60,3 +85,10 @@ class ChangeHub:
                 except asyncio.QueueFull:
                     pass
         return delivered
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -51,6 +52,7 @@ class LegacyEndpoint:
         self.observer = observer
         self.events = events
         self.retry_ms = retry_ms
+        self.on_subscriptions_changed: Callable[[str, list[str]], None] | None = None  # the change bus, with replicas
         self.gate = gate
         self.max_streams = max_streams
         self.max_batch = max_batch
@@ -260,13 +262,19 @@ class LegacyEndpoint:
             raise invalid_params("resources/subscribe needs a 'uri' string")
         assert isinstance(call.channel, Session)
         call.channel.subscriptions.add(uri)
-        await self.store.save(call.channel)
+        await self._subscriptions_changed(call.channel)
         return {}
+
+    async def _subscriptions_changed(self, session: Session) -> None:
+        """Saved, and told to the replica that may hold this session's GET stream."""
+        await self.store.save(session)
+        if self.on_subscriptions_changed is not None:
+            self.on_subscriptions_changed(session.id, sorted(session.subscriptions))
 
     async def unsubscribe(self, call: Call) -> dict[str, Any]:
         assert isinstance(call.channel, Session)
         call.channel.subscriptions.discard(str(call.params.get("uri")))
-        await self.store.save(call.channel)
+        await self._subscriptions_changed(call.channel)
         return {}
 
     # GET and DELETE.

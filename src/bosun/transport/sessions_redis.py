@@ -192,6 +192,14 @@ class RedisSessionStore:
         session.touched = now
         return session
 
+    def refresh_subscriptions(self, session_id: str, subscriptions: list[str]) -> None:
+        """Another replica changed this session's subscriptions: update this replica's copy in place (a GET
+        stream held here filters by that very set)."""
+        session = self._local.peek(session_id)
+        if session is not None and session_id not in self._local.unsaved:
+            session.subscriptions.clear()
+            session.subscriptions.update(subscriptions)
+
     def _held(self, session_id: str) -> Session:
         """Redis is down: this replica's copy, or a retryable 503 (not 404: Redis may well hold it)."""
         session = self._local.get(session_id)

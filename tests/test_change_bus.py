@@ -1,0 +1,114 @@
+"""The change bus: a change made on any replica reaches every subscribed stream on every replica.
+
+Three replicas share a private Redis (no affinity: each request names its replica). Streams are
+held on one replica, subscriptions changed on another, changes made on a third.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import Running, free_port, meta, modern_call, modern_headers, start_server, stop_server
+from pg import PrivateRedis
+
+HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Running]]:
+    redis = PrivateRedis(free_port(), Path(tmp_path_factory.mktemp("redis")))
+    redis.start()
+    env = {"REDIS_URL": redis.url, "BOSUN_STATE_KEYS": "shared"}
+    running = [start_server("tests/servers/everything.py", env=env) for _ in range(3)]
+    try:
+        with httpx.Client(timeout=5) as http:  # each replica's bus is subscribed once it is ready
+            for replica in running:
+                deadline = time.monotonic() + 10
+                while http.get(replica.base + "/ready").status_code != 200:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+        time.sleep(0.3)
+        yield running
+    finally:
+        for replica in running:
+            stop_server(replica)
+        redis.stop()
+
+
+def _session(http: httpx.Client, replica: Running) -> dict[str, str]:
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    session = http.post(replica.url, json=init, headers=HEADERS).headers["mcp-session-id"]
+    return {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+
+
+def _collect(url: str, method: str, headers: dict[str, str], body: Any, want: int, into: list[dict[str, Any]],
+             ready: threading.Event) -> threading.Thread:
+    def run() -> None:
+        with httpx.Client(timeout=15) as http, http.stream(method, url, headers=headers, json=body) as stream:
+            ready.set()
+            for line in stream.iter_lines():
+                if line.startswith("data:") and line[5:].strip():
+                    message = json.loads(line[5:])
+                    if "method" in message and message["method"] != "notifications/subscriptions/acknowledged":
+                        into.append(message)
+                        if len(into) >= want:
+                            return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _call(http: httpx.Client, replica: Running, headers: dict[str, str], name: str, arguments: dict[str, Any]) -> None:
+    response = http.post(replica.url, headers=headers, json={"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                                                            "params": {"name": name, "arguments": arguments}})
+    assert response.status_code == 200, response.text
+
+
+def test_a_get_stream_on_one_replica_hears_subscriptions_and_changes_made_on_others(replicas: list[Running]) -> None:
+    first, second, third = replicas
+    with httpx.Client(timeout=10) as http:
+        headers = _session(http, first)
+        received: list[dict[str, Any]] = []
+        opened = threading.Event()
+        stream = _collect(first.url, "GET", {**headers, "accept": "text/event-stream"}, None, 3, received, opened)
+        assert opened.wait(5)
+        time.sleep(0.2)
+        # Subscribed through another replica: the stream's replica must filter by the new subscription.
+        subscribe = {"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "greeting://World"}}
+        assert http.post(second.url, headers=headers, json=subscribe).json()["result"] == {}
+        time.sleep(0.2)
+        other = _session(http, third)  # another client's session, on a third replica, makes the changes
+        _call(http, third, other, "touch", {"uri": "greeting://Other"})  # not subscribed: must not arrive
+        _call(http, third, other, "touch", {"uri": "greeting://World"})
+        _call(http, third, other, "tools_changed", {})
+        _call(http, second, other, "touch", {"uri": "greeting://World"})
+        stream.join(5)
+    assert [m["method"] for m in received] == ["notifications/resources/updated", "notifications/tools/list_changed",
+                                               "notifications/resources/updated"]
+    assert all(m["params"]["uri"] == "greeting://World" for m in received if m["method"] == "notifications/resources/updated")
+
+
+def test_a_listen_stream_on_one_replica_hears_changes_made_on_another(replicas: list[Running]) -> None:
+    first, second, _ = replicas
+    body = {"jsonrpc": "2.0", "id": "l", "method": "subscriptions/listen",
+            "params": {"_meta": meta(), "notifications": {"toolsListChanged": True, "resourceSubscriptions": ["greeting://World"]}}}
+    received: list[dict[str, Any]] = []
+    opened = threading.Event()
+    stream = _collect(first.url, "POST", modern_headers("subscriptions/listen"), body, 2, received, opened)
+    assert opened.wait(5)
+    time.sleep(0.2)
+    with httpx.Client(timeout=10) as http:
+        for name, arguments in (("tools_changed", {}), ("touch", {"uri": "greeting://World"})):
+            assert modern_call(http, second.url, "tools/call", {"name": name, "arguments": arguments}).status_code == 200
+    stream.join(5)
+    assert [m["method"] for m in received] == ["notifications/tools/list_changed", "notifications/resources/updated"]
