@@ -76,11 +76,11 @@ def test_issue_9_crash_inputs_get_4xx_or_a_json_rpc_error_never_a_5xx(target: tu
                       {**modern_headers("tools/list"), "origin": "http://[::1"})
         assert origin.status_code == 403 and origin.json()["error"]["code"] == -32600
         legacy = session(http, server)
-        for name, body in [
-            ("response with an object id", {"jsonrpc": "2.0", "id": {}, "result": {}}),
-            ("cancelled with a list requestId", {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": [1]}}),
-        ]:
-            assert post(http, server, body, legacy).status_code == 202, name
+        # A response that answers nothing of ours is refused (and logged), not silently accepted.
+        stray = post(http, server, {"jsonrpc": "2.0", "id": {}, "result": {}}, legacy)
+        assert stray.status_code == 400 and stray.json()["error"]["code"] == -32600
+        cancelled = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": [1]}}
+        assert post(http, server, cancelled, legacy).status_code == 202
         level = post(http, server, {"jsonrpc": "2.0", "id": 5, "method": "logging/setLevel", "params": {"level": {}}}, legacy)
         assert level.status_code == 200 and level.json()["error"]["code"] == -32602
         for name, body in [("initialize with jsonrpc 1.0", {"jsonrpc": "1.0", "id": 1, "method": "initialize", "params": {}}),

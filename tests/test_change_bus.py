@@ -1,7 +1,8 @@
-"""The change bus: a change made on any replica reaches every subscribed stream on every replica.
+"""Sessions across replicas: changes, subscriptions, answers to the server's requests, cancellation and DELETE.
 
 Three replicas share a private Redis (no affinity: each request names its replica). Streams are
-held on one replica, subscriptions changed on another, changes made on a third.
+held on one replica, subscriptions changed on another, changes made on a third; a client's answer
+to an elicitation, a cancellation and a DELETE land on a replica other than the one running the call.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Running]
     redis = PrivateRedis(free_port(), Path(tmp_path_factory.mktemp("redis")))
     redis.start()
     env = {"REDIS_URL": redis.url, "BOSUN_STATE_KEYS": "shared"}
-    running = [start_server("tests/servers/everything.py", env=env) for _ in range(3)]
+    logs = Path(tmp_path_factory.mktemp("logs"))
+    running = [start_server("tests/servers/everything.py", env=env, log=logs / f"replica{index}.log") for index in range(3)]
     try:
         with httpx.Client(timeout=5) as http:  # each replica's bus is subscribed once it is ready
             for replica in running:
@@ -41,6 +43,9 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Running]
         for replica in running:
             stop_server(replica)
         redis.stop()
+    problems = [line for index in range(3) for line in (logs / f"replica{index}.log").read_text().splitlines()
+                if "Traceback" in line or "Exception in ASGI" in line or '"level":"error"' in line]
+    assert not problems, problems[:3]
 
 
 def _session(http: httpx.Client, replica: Running) -> dict[str, str]:
@@ -112,3 +117,82 @@ def test_a_listen_stream_on_one_replica_hears_changes_made_on_another(replicas: 
             assert modern_call(http, second.url, "tools/call", {"name": name, "arguments": arguments}).status_code == 200
     stream.join(5)
     assert [m["method"] for m in received] == ["notifications/tools/list_changed", "notifications/resources/updated"]
+
+
+def _stream_call(url: str, headers: dict[str, str], body: dict[str, Any], seen: list[dict[str, Any]],
+                 asked: threading.Event) -> threading.Thread:
+    """POST `body` on `url` and record every message of its stream; `asked` is set at the server's first request."""
+    def run() -> None:
+        with httpx.Client(timeout=15) as http, http.stream("POST", url, headers=headers, json=body) as stream:
+            if not stream.headers.get("content-type", "").startswith("text/event-stream"):
+                stream.read()
+                seen.append({"status": stream.status_code, **json.loads(stream.text or "{}")})
+                return
+            for line in stream.iter_lines():
+                if line.startswith("data:") and line[5:].strip():
+                    message = json.loads(line[5:])
+                    seen.append(message)
+                    if "method" in message and "id" in message:
+                        asked.set()
+                    if "result" in message or "error" in message:
+                        return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _session_with(http: httpx.Client, replica: Running, capabilities: dict[str, Any]) -> dict[str, str]:
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}}
+    session = http.post(replica.url, json=init, headers=HEADERS).headers["mcp-session-id"]
+    return {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+
+
+def test_an_answer_to_an_elicitation_reaches_the_replica_that_asked(replicas: list[Running]) -> None:
+    first, second, third = replicas
+    with httpx.Client(timeout=10) as http:
+        headers = _session_with(http, first, {"elicitation": {}})
+        for round_number in range(5):
+            seen: list[dict[str, Any]] = []
+            asked = threading.Event()
+            body = {"jsonrpc": "2.0", "id": 100 + round_number, "method": "tools/call",
+                    "params": {"name": "confirm_action", "arguments": {"action": "deploy"}}}
+            call = _stream_call(first.url, headers, body, seen, asked)
+            assert asked.wait(5)
+            question = seen[0]
+            assert question["method"] == "elicitation/create"
+            answerer = (second, third)[round_number % 2]
+            answer = {"jsonrpc": "2.0", "id": question["id"], "result": {"action": "accept", "content": {"confirm": True}}}
+            assert http.post(answerer.url, headers=headers, json=answer).status_code == 202
+            call.join(5)
+            assert seen[-1]["result"]["content"][0]["text"] == "confirmed deploy"
+        # An answer nobody is waiting for is refused, not swallowed.
+        stray = http.post(third.url, headers=headers, json={"jsonrpc": "2.0", "id": 424242, "result": {"action": "accept"}})
+        assert stray.status_code == 400 and stray.json()["error"]["code"] == -32600
+
+
+def test_cancellation_and_delete_reach_the_replica_running_the_call(replicas: list[Running]) -> None:
+    first, second, _ = replicas
+    with httpx.Client(timeout=10) as http:
+        headers = _session_with(http, first, {"elicitation": {}})
+        # Cancelled from another replica: the call on the first ends at once, with no response due.
+        seen: list[dict[str, Any]] = []
+        started = time.monotonic()
+        call = _stream_call(first.url, headers, {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                                                 "params": {"name": "nap", "arguments": {"seconds": 5}}}, seen, threading.Event())
+        time.sleep(0.3)
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}
+        assert http.post(second.url, headers=headers, json=cancel).status_code == 202
+        call.join(5)
+        assert time.monotonic() - started < 2 and not any("result" in message for message in seen)
+        # Deleted on another replica while the first waits for the client's answer: that call ends too.
+        seen = []
+        asked = threading.Event()
+        call = _stream_call(first.url, headers, {"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+                                                 "params": {"name": "confirm_action", "arguments": {"action": "x"}}}, seen, asked)
+        assert asked.wait(5)
+        assert http.delete(second.url, headers=headers).status_code == 200
+        call.join(5)
+        assert seen[-1]["id"] == 8 and "terminated" in seen[-1]["error"]["message"]
+        assert http.post(first.url, headers=headers, json={"jsonrpc": "2.0", "id": 9, "method": "ping"}).status_code == 404

@@ -289,11 +289,14 @@ class Server:
                      observer=observer, tracing=tracing, gate=gate, open_on_purpose=security.open_on_purpose)
         if redis_url:
             from bosun.transport.changes_redis import RedisChangeBus
+            from bosun.transport.sessions_redis import RedisSessionStore
 
             # Changes and subscription updates reach the streams every replica holds.
-            bus = RedisChangeBus(redis_url, f"bosun:{self.name}:changes", self.hub,
-                                 getattr(app.store, "refresh_subscriptions", None))
-            app.legacy.on_subscriptions_changed = bus.session_changed
+            shared = store if isinstance(store, RedisSessionStore) else None
+            bus = RedisChangeBus(redis_url, f"bosun:{self.name}", self.hub, shared)
+            if shared is not None:  # 2025 sessions span replicas: answers, cancellations and DELETEs travel too
+                shared.registry = bus
+                app.legacy.relay = bus
             app.on_startup.append(bus.start)
             app.on_shutdown.insert(0, bus.close)
         saturation = getattr(app.store, "saturation", None)

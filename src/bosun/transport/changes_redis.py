@@ -6,9 +6,13 @@ stream: 2025 GET streams and 2026-07-28 `subscriptions/listen` streams alike. Ea
 replica delivers its own changes to its own streams at once (`ChangeHub.publish`)
 and relays them on one channel; every replica listens and delivers the others'.
 
-The bus also carries session changes that a replica holding a session's GET stream
-must see at once: a `resources/subscribe` handled on another replica updates the
-subscriptions that stream filters by, so they are never a stale copy.
+The bus also carries what a replica must hear about the 2025 sessions it holds
+(`SessionRelay`): a `resources/subscribe` handled elsewhere updates the set its GET
+stream filters by, so that set is never a stale copy; a client's answer to an
+elicitation, sampling or roots request reaches the replica that asked, whichever
+replica the POST landed on (a Redis key per waiting request says whether any
+replica is waiting, so an answer nobody waits for is refused, not swallowed); a
+cancellation or a DELETE reaches the replica running the request.
 
 Pub/sub is at-most-once: while Redis is unreachable, changes reach only the
 replica they happened on (logged, at most once per 30 s), and the bus reconnects
@@ -21,8 +25,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -30,17 +33,29 @@ from bosun.ops.logs import Throttled
 from bosun.protocol.changes import ChangeHub, ChangeKind
 
 log = logging.getLogger("bosun.changes")
-SessionRefresh = Callable[[str, list[str]], None]
+
+
+class LocalSessions(Protocol):
+    """The replica's own copies of sessions, which other replicas' messages act on."""
+
+    def refresh_subscriptions(self, session_id: str, subscriptions: list[str]) -> None: ...
+
+    def end_local(self, session_id: str) -> None: ...
+
+    def cancel_local(self, session_id: str, request_id: Any) -> None: ...
+
+    def resolve_local(self, session_id: str, message: dict[str, Any]) -> None: ...
 
 
 class RedisChangeBus:
-    def __init__(self, url: str, channel: str, hub: ChangeHub, refresh_session: SessionRefresh | None = None) -> None:
+    def __init__(self, url: str, namespace: str, hub: ChangeHub, sessions: LocalSessions | None = None) -> None:
         from redis.asyncio import Redis
 
-        self.redis = Redis.from_url(url, socket_connect_timeout=1.0, health_check_interval=15)
-        self.channel = channel
+        self.redis = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=15)
+        self.namespace = namespace
+        self.channel = f"{namespace}:changes"
         self.hub = hub
-        self.refresh_session = refresh_session
+        self.sessions = sessions
         self.origin = secrets.token_hex(6)  # this replica: its own messages come back and are skipped
         self._warn = Throttled(log)
         self._listener: asyncio.Task[None] | None = None
@@ -67,8 +82,43 @@ class RedisChangeBus:
     def relay(self, kind: ChangeKind, uri: str | None) -> None:
         self._post({"k": kind, "u": uri})
 
-    def session_changed(self, session_id: str, subscriptions: list[str]) -> None:
+    # SessionRelay: what this replica tells the others about 2025 sessions.
+    def subscriptions_changed(self, session_id: str, subscriptions: list[str]) -> None:
         self._post({"k": "session", "s": session_id, "subs": subscriptions})
+
+    def cancel(self, session_id: str, request_id: Any) -> None:
+        self._post({"k": "cancel", "s": session_id, "r": request_id})
+
+    def ended(self, session_id: str) -> None:
+        self._post({"k": "ended", "s": session_id})
+
+    async def answer(self, session_id: str, message: dict[str, Any]) -> bool:
+        request_id = message.get("id")
+        if type(request_id) is not int:
+            return False
+        try:
+            if not await self.redis.exists(self._pending(session_id, request_id)):
+                return False
+        except Exception as exc:
+            self._warn.warning("change bus: could not look up a waiting request (%s)", type(exc).__name__)
+            return False
+        self._post({"k": "answer", "s": session_id, "m": message})
+        return True
+
+    # PendingRegistry: which requests to clients are waiting, on any replica.
+    def _pending(self, session_id: str, request_id: int) -> str:
+        return f"{self.namespace}:pending:{session_id}:{request_id}"
+
+    async def waiting(self, session_id: str, request_id: int, timeout: float) -> None:
+        try:
+            await self.redis.set(self._pending(session_id, request_id), self.origin, ex=int(timeout) + 5)
+        except Exception as exc:
+            self._warn.warning("change bus: could not record a waiting request (%s); only this replica can take "
+                               "its answer", type(exc).__name__)
+
+    async def done(self, session_id: str, request_id: int) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.delete(self._pending(session_id, request_id))
 
     def _post(self, payload: dict[str, Any]) -> None:
         payload["o"] = self.origin
@@ -115,10 +165,20 @@ class RedisChangeBus:
         if type(message) is not dict or message.get("o") == self.origin:
             return
         kind = message.get("k")
-        if kind == "session":
-            subscriptions = message.get("subs")
-            if self.refresh_session is not None and type(message.get("s")) is str and type(subscriptions) is list:
-                self.refresh_session(message["s"], [uri for uri in subscriptions if type(uri) is str])
+        session_id = message.get("s")
+        if type(session_id) is str and self.sessions is not None:
+            self._session_message(kind, session_id, message)
         elif kind in ("tools", "prompts", "resources", "resource"):
             uri = message.get("u")
             self.hub.deliver(kind, uri if type(uri) is str else None)
+
+    def _session_message(self, kind: Any, session_id: str, message: dict[str, Any]) -> None:
+        sessions: LocalSessions = self.sessions  # type: ignore[assignment]
+        if kind == "session" and type(message.get("subs")) is list:
+            sessions.refresh_subscriptions(session_id, [uri for uri in message["subs"] if type(uri) is str])
+        elif kind == "ended":
+            sessions.end_local(session_id)
+        elif kind == "cancel" and type(message.get("r")) in (int, str):
+            sessions.cancel_local(session_id, message["r"])
+        elif kind == "answer" and type(message.get("m")) is dict:
+            sessions.resolve_local(session_id, message["m"])

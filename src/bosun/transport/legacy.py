@@ -11,28 +11,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from bosun.app.handlers import Handlers
+from bosun.ops.logs import Throttled
 from bosun.protocol.call import LOG_LEVELS, Call
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
-from bosun.protocol.jsonrpc import classify, error_message, result_bytes, valid_id
+from bosun.protocol.jsonrpc import classify, error_bytes, error_message, result_bytes, valid_id
 from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
 from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSION, is_legacy, negotiate_legacy
 from bosun.security.gate import Gate
 from bosun.transport.events import EventStore
 from bosun.transport.resumable import RESUMABLE_VERSIONS, ResumableReply, prefers_stream, resume
-from bosun.transport.sessions import Session, SessionStore
+from bosun.transport.sessions import Session, SessionRelay, SessionStore
 from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
 from bosun.transport.wire import JSON_HEADERS, Headers, accepts, reject, respond, respond_error, too_many_streams
 from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")
+_unmatched = Throttled(log)
 
 
 async def _store_error(send: Send, error: McpError) -> None:
@@ -52,7 +53,7 @@ class LegacyEndpoint:
         self.observer = observer
         self.events = events
         self.retry_ms = retry_ms
-        self.on_subscriptions_changed: Callable[[str, list[str]], None] | None = None  # the change bus, with replicas
+        self.relay: SessionRelay | None = None  # the change bus, when sessions span replicas
         self.gate = gate
         self.max_streams = max_streams
         self.max_batch = max_batch
@@ -91,7 +92,9 @@ class LegacyEndpoint:
             await reject(send, 400, error.message)
             return
         if kind == "response":
-            session.resolve(message)
+            if not await self._answered(session, message):
+                await reject(send, 400, "Bad Request: no request of this server is waiting for this response")
+                return
             await respond(send, 202, b"", _session_header(session))
         elif kind == "notification":
             self.notified(session, message)
@@ -105,6 +108,12 @@ class LegacyEndpoint:
                 await reply.finish(status, body)
             except asyncio.CancelledError:
                 if reply.disconnected:
+                    return
+                task = asyncio.current_task()
+                if session.closed and task is not None:  # the session was deleted while this request ran
+                    task.uncancel()
+                    ended = McpError(INVALID_REQUEST, "Session terminated while this request was in progress")
+                    await reply.finish(404, error_bytes(message["id"], ended))
                     return
                 if session.cancelled.pop(message["id"], None) is None:
                     raise
@@ -216,7 +225,7 @@ class LegacyEndpoint:
             if item.get("method") == "initialize":
                 answers.append(orjson.dumps(error_message(item.get("id"), McpError(INVALID_REQUEST, "initialize cannot be batched"))))
             elif kind == "response":
-                session.resolve(item)
+                await self._answered(session, item)
             elif kind == "notification":
                 self.notified(session, item)
             else:
@@ -234,6 +243,14 @@ class LegacyEndpoint:
             return
         await reply.finish(200, b"[" + b",".join(answers) + b"]")
 
+    async def _answered(self, session: Session, message: dict[str, Any]) -> bool:
+        """Hand the client's response to the request waiting for it, here or on another replica."""
+        if session.resolve(message) or (self.relay is not None and await self.relay.answer(session.id, message)):
+            return True
+        _unmatched.warning("a response in session %s matches no waiting request (id %r)", session.id[:8],
+                           message.get("id") if valid_id(message.get("id")) else None)
+        return False
+
     def notified(self, session: Session, message: dict[str, Any]) -> None:
         if message["method"] == "notifications/cancelled":
             params = message.get("params") or {}
@@ -242,6 +259,8 @@ class LegacyEndpoint:
             if task is not None:
                 session.cancelled[request_id] = True
                 task.cancel()
+            elif valid_id(request_id) and self.relay is not None:
+                self.relay.cancel(session.id, request_id)  # it may be running on another replica
 
     # Session-scoped methods.
     async def ping(self, call: Call) -> dict[str, Any]:
@@ -268,8 +287,8 @@ class LegacyEndpoint:
     async def _subscriptions_changed(self, session: Session) -> None:
         """Saved, and told to the replica that may hold this session's GET stream."""
         await self.store.save(session)
-        if self.on_subscriptions_changed is not None:
-            self.on_subscriptions_changed(session.id, sorted(session.subscriptions))
+        if self.relay is not None:
+            self.relay.subscriptions_changed(session.id, sorted(session.subscriptions))
 
     async def unsubscribe(self, call: Call) -> dict[str, Any]:
         assert isinstance(call.channel, Session)
@@ -339,4 +358,6 @@ class LegacyEndpoint:
         if not deleted:
             await reject(send, 404, "Session not found or expired")
             return
+        if self.relay is not None:
+            self.relay.ended(session_id)  # a request of it may be running on another replica
         await respond(send, 200, b"", ())

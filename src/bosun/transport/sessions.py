@@ -40,18 +40,27 @@ class Session:
     cancelled: dict[Any, bool] = field(default_factory=dict)
     stream: Listener | None = None
     request_timeout: float = 300.0
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # With replicas, the ids this copy gives its requests to the client must not collide with another
+    # replica's for the same session, and `registry` says which requests are waiting somewhere.
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(secrets.randbits(40) + 1))
+    registry: PendingRegistry | None = None
+    closed: bool = False
 
     async def request(self, method: str, params: dict[str, Any], send: SendMessage) -> dict[str, Any]:
         """Send a request to the client on `send` and wait for its answer (sampling, elicitation, roots)."""
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.pending[request_id] = future
+        registry = self.registry
         try:
+            if registry is not None:
+                await registry.waiting(self.id, request_id, self.request_timeout)
             await send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
             return await asyncio.wait_for(future, self.request_timeout)
         finally:
             self.pending.pop(request_id, None)
+            if registry is not None:
+                await asyncio.shield(registry.done(self.id, request_id))
 
     def resolve(self, message: dict[str, Any]) -> bool:
         """Hand a client's response to the request waiting for it; False if none is."""
@@ -70,11 +79,34 @@ class Session:
         return True
 
     def close(self) -> None:
+        self.closed = True
         for future in self.pending.values():
             if not future.done():
                 future.cancel()
         for task in self.in_flight.values():
             task.cancel()
+
+
+class PendingRegistry(Protocol):
+    """Where a session's requests to the client are known to be waiting, across replicas."""
+
+    async def waiting(self, session_id: str, request_id: int, timeout: float) -> None: ...
+
+    async def done(self, session_id: str, request_id: int) -> None: ...
+
+
+class SessionRelay(Protocol):
+    """What one replica tells the others about a 2025 session (the change bus, with replicas)."""
+
+    async def answer(self, session_id: str, message: dict[str, Any]) -> bool:
+        """Forward a client's response to the replica waiting for it; False if no replica is."""
+        ...
+
+    def cancel(self, session_id: str, request_id: Any) -> None: ...
+
+    def ended(self, session_id: str) -> None: ...
+
+    def subscriptions_changed(self, session_id: str, subscriptions: list[str]) -> None: ...
 
 
 class SessionStore(Protocol):

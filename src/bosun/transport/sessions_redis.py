@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.protocol.observe import Observer
-from bosun.transport.sessions import Session
+from bosun.transport.sessions import PendingRegistry, Session
 from bosun.transport.sessions_fallback import LocalSessions
 
 log = logging.getLogger("bosun.sessions")
@@ -82,6 +82,7 @@ class RedisSessionStore:
         self.retry_seconds = retry_seconds
         self._ttl = max(1, int(idle_seconds))
         self._local = LocalSessions(idle_seconds, max_sessions, max_per_client, observer)
+        self.registry: PendingRegistry | None = None  # set by the change bus: where requests to clients wait
         self._down = False  # True from a failure until the retry task has written back and Redis answers again
         self._retrying: asyncio.Task[None] | None = None
         self._last_warning = -1e18
@@ -101,7 +102,7 @@ class RedisSessionStore:
                      owner: str | None = None, client: str | None = None) -> Session:
         """Written to Redis; while Redis is down, kept here (within the caps) and written back when it returns."""
         session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, owner,
-                          request_timeout=self.request_timeout)
+                          request_timeout=self.request_timeout, registry=self.registry)
         session.client = client or owner or "-"
         if not self._down:
             try:
@@ -183,7 +184,7 @@ class RedisSessionStore:
         if session is None:
             record = orjson.loads(raw)
             session = Session(session_id, record["v"], record["c"], record["i"], record.get("o"),
-                              request_timeout=self.request_timeout)
+                              request_timeout=self.request_timeout, registry=self.registry)
             session.client = record.get("k") or record.get("o") or "-"
             self._local.add(session, strict=False)
             _refresh(session, record)
@@ -191,6 +192,23 @@ class RedisSessionStore:
             _refresh(session, orjson.loads(raw))
         session.touched = now
         return session
+
+    # What other replicas tell this one about sessions it may hold (through the change bus).
+    def end_local(self, session_id: str) -> None:
+        """Deleted on another replica: this copy goes too, and its waiting requests end."""
+        self._local.drop(session_id)
+
+    def cancel_local(self, session_id: str, request_id: Any) -> None:
+        session = self._local.peek(session_id)
+        task = session.in_flight.get(request_id) if session is not None else None
+        if session is not None and task is not None:
+            session.cancelled[request_id] = True
+            task.cancel()
+
+    def resolve_local(self, session_id: str, message: dict[str, Any]) -> None:
+        session = self._local.peek(session_id)
+        if session is not None:
+            session.resolve(message)
 
     def refresh_subscriptions(self, session_id: str, subscriptions: list[str]) -> None:
         """Another replica changed this session's subscriptions: update this replica's copy in place (a GET
