@@ -196,3 +196,38 @@ def test_cancellation_and_delete_reach_the_replica_running_the_call(replicas: li
         call.join(5)
         assert seen[-1]["id"] == 8 and "terminated" in seen[-1]["error"]["message"]
         assert http.post(first.url, headers=headers, json={"jsonrpc": "2.0", "id": 9, "method": "ping"}).status_code == 404
+
+
+def test_concurrent_subscribes_on_one_session_through_every_replica_are_all_kept(replicas: list[Running]) -> None:
+    """Six subscribes at once, two through each replica, twenty rounds: every URI is kept (each change is one field,
+    written under WATCH) and enforced by the replica holding the GET stream: a change to each of the 120 URIs,
+    made on another replica, arrives on that stream."""
+    first, _, third = replicas
+    with httpx.Client(timeout=10) as http:
+        headers = _session(http, first)
+        received: list[dict[str, Any]] = []
+        opened = threading.Event()
+        stream = _collect(first.url, "GET", {**headers, "accept": "text/event-stream"}, None, 120, received, opened)
+        assert opened.wait(5)
+        other = _session(http, third)
+        for round_number in range(20):
+            uris = [f"greeting://r{round_number}-{index}" for index in range(6)]
+            statuses: list[int] = []
+
+            def subscribe(index: int, uris: list[str] = uris, statuses: list[int] = statuses) -> None:
+                body = {"jsonrpc": "2.0", "id": index, "method": "resources/subscribe", "params": {"uri": uris[index]}}
+                with httpx.Client(timeout=10) as own:
+                    statuses.append(own.post(replicas[index % 3].url, headers=headers, json=body).status_code)
+
+            threads = [threading.Thread(target=subscribe, args=(index,)) for index in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(10)
+            assert statuses == [200] * 6
+            time.sleep(0.1)  # the subscribing replicas' messages reach the stream's replica
+            for uri in uris:
+                _call(http, third, other, "touch", {"uri": uri})
+        stream.join(10)
+    updated = {m["params"]["uri"] for m in received if m["method"] == "notifications/resources/updated"}
+    assert len(updated) == 120, f"{len(updated)} of 120 subscriptions enforced"

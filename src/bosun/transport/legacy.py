@@ -271,8 +271,7 @@ class LegacyEndpoint:
         if type(level) is not str or level not in LOG_LEVELS:
             raise invalid_params(f"Invalid log level; expected one of {', '.join(LOG_LEVELS)}")
         assert isinstance(call.channel, Session)
-        call.channel.log_level = str(level)
-        await self.store.save(call.channel)
+        await self.store.change(call.channel, level=str(level))
         return {}
 
     async def subscribe(self, call: Call) -> dict[str, Any]:
@@ -280,20 +279,19 @@ class LegacyEndpoint:
         if type(uri) is not str:
             raise invalid_params("resources/subscribe needs a 'uri' string")
         assert isinstance(call.channel, Session)
-        call.channel.subscriptions.add(uri)
-        await self._subscriptions_changed(call.channel)
+        await self.store.change(call.channel, subscribe=uri)
+        self._subscriptions_changed(call.channel)
         return {}
 
-    async def _subscriptions_changed(self, session: Session) -> None:
-        """Saved, and told to the replica that may hold this session's GET stream."""
-        await self.store.save(session)
+    def _subscriptions_changed(self, session: Session) -> None:
+        """Told to the replica that may hold this session's GET stream."""
         if self.relay is not None:
             self.relay.subscriptions_changed(session.id, sorted(session.subscriptions))
 
     async def unsubscribe(self, call: Call) -> dict[str, Any]:
         assert isinstance(call.channel, Session)
-        call.channel.subscriptions.discard(str(call.params.get("uri")))
-        await self._subscriptions_changed(call.channel)
+        await self.store.change(call.channel, unsubscribe=str(call.params.get("uri")))
+        self._subscriptions_changed(call.channel)
         return {}
 
     # GET and DELETE.

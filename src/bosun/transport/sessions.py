@@ -87,6 +87,15 @@ class Session:
             task.cancel()
 
 
+def apply_change(session: Session, level: str | None, subscribe: str | None, unsubscribe: str | None) -> None:
+    if level is not None:
+        session.log_level = level
+    if subscribe is not None:
+        session.subscriptions.add(subscribe)
+    if unsubscribe is not None:
+        session.subscriptions.discard(unsubscribe)
+
+
 class PendingRegistry(Protocol):
     """Where a session's requests to the client are known to be waiting, across replicas."""
 
@@ -116,6 +125,12 @@ class SessionStore(Protocol):
     async def get(self, session_id: str) -> Session | None: ...
 
     async def save(self, session: Session) -> None: ...
+
+    async def change(self, session: Session, *, level: str | None = None, subscribe: str | None = None,
+                     unsubscribe: str | None = None) -> None:
+        """Change one field of a session, atomically where the session is shared: concurrent changes of
+        other fields (on any replica) are never lost."""
+        ...
 
     async def delete(self, session_id: str) -> bool: ...
 
@@ -216,6 +231,10 @@ class MemorySessionStore:
 
     async def save(self, session: Session) -> None:
         """Sessions here are the stored objects themselves: nothing to write back."""
+
+    async def change(self, session: Session, *, level: str | None = None, subscribe: str | None = None,
+                     unsubscribe: str | None = None) -> None:
+        apply_change(session, level, subscribe, unsubscribe)
 
     async def delete(self, session_id: str) -> bool:
         return self._drop(session_id)

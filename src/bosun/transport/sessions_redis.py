@@ -32,16 +32,17 @@ import time
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.protocol.observe import Observer
-from bosun.transport.sessions import PendingRegistry, Session
+from bosun.transport.sessions import PendingRegistry, Session, apply_change
 from bosun.transport.sessions_fallback import LocalSessions
 
 log = logging.getLogger("bosun.sessions")
 
 _WARN_EVERY = 30.0
+_CONTENTION_RETRIES = 20
 _BATCH = 500  # commands per write-back round trip, so one stays well inside the socket timeout
 # What "Redis is unavailable" looks like: redis-py's errors (refused, timed out, loading, read-only, out of
 # memory) and the OS's. Anything else is a bug and should surface as one.
@@ -83,6 +84,7 @@ class RedisSessionStore:
         self._ttl = max(1, int(idle_seconds))
         self._local = LocalSessions(idle_seconds, max_sessions, max_per_client, observer)
         self.registry: PendingRegistry | None = None  # set by the change bus: where requests to clients wait
+        self._reloading: set[asyncio.Task[None]] = set()
         self._down = False  # True from a failure until the retry task has written back and Redis answers again
         self._retrying: asyncio.Task[None] | None = None
         self._last_warning = -1e18
@@ -135,6 +137,53 @@ class RedisSessionStore:
                 self._failed(exc)
         if session.id in self._local:
             self._local.unsaved[session.id] = True  # the change wins over Redis's record when written back
+
+    async def change(self, session: Session, *, level: str | None = None, subscribe: str | None = None,
+                     unsubscribe: str | None = None) -> None:
+        """One field, changed in Redis under WATCH (optimistic, retried): six replicas subscribing the same
+        session at once all keep their URI, where rewriting whole records lost some."""
+        apply_change(session, level, subscribe, unsubscribe)
+        if not self._down:
+            try:
+                record = await self._update(session.id, level, subscribe, unsubscribe)
+            except _FAILURES as exc:
+                self._failed(exc)
+            else:
+                if record is None:
+                    await self.save(session)  # not in Redis (opened in an outage, written back meanwhile)
+                elif session.id not in self._local.unsaved:
+                    _refresh(session, record)
+                return
+        if session.id in self._local:
+            self._local.unsaved[session.id] = True
+
+    async def _update(self, session_id: str, level: str | None, subscribe: str | None,
+                      unsubscribe: str | None) -> dict[str, Any] | None:
+        key = self._key(session_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(_CONTENTION_RETRIES):
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is None:
+                        return None
+                    record = orjson.loads(raw)
+                    if level is not None:
+                        record["l"] = level
+                    uris = set(record.get("s") or ())
+                    if subscribe is not None:
+                        uris.add(subscribe)
+                    if unsubscribe is not None:
+                        uris.discard(unsubscribe)
+                    record["s"] = sorted(uris)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(key, orjson.dumps(record), ex=self._ttl)
+                    await pipe.execute()
+                    return dict(record)
+                except WatchError:
+                    continue
+        # Not an outage: the session is being changed faster than this replica can apply its change.
+        raise McpError(INTERNAL_ERROR, "Session busy: changed concurrently; retry shortly", http_status=503)
 
     async def delete(self, session_id: str) -> bool:
         if not self._down:
@@ -212,11 +261,27 @@ class RedisSessionStore:
 
     def refresh_subscriptions(self, session_id: str, subscriptions: list[str]) -> None:
         """Another replica changed this session's subscriptions: update this replica's copy in place (a GET
-        stream held here filters by that very set)."""
+        stream held here filters by that very set). The message's set is applied at once, then the record
+        is read again, since messages from several replicas may arrive in another order than their writes."""
         session = self._local.peek(session_id)
-        if session is not None and session_id not in self._local.unsaved:
-            session.subscriptions.clear()
-            session.subscriptions.update(subscriptions)
+        if session is None or session_id in self._local.unsaved:
+            return
+        session.subscriptions.clear()
+        session.subscriptions.update(subscriptions)
+        task = asyncio.get_running_loop().create_task(self._reload(session_id))
+        self._reloading.add(task)
+        task.add_done_callback(self._reloading.discard)
+
+    async def _reload(self, session_id: str) -> None:
+        if self._down:
+            return
+        try:
+            raw = await self.redis.get(self._key(session_id))
+        except _FAILURES:
+            return
+        session = self._local.peek(session_id)
+        if raw is not None and session is not None and session_id not in self._local.unsaved:
+            _refresh(session, orjson.loads(raw))
 
     def _held(self, session_id: str) -> Session:
         """Redis is down: this replica's copy, or a retryable 503 (not 404: Redis may well hold it)."""
