@@ -231,3 +231,31 @@ def test_concurrent_subscribes_on_one_session_through_every_replica_are_all_kept
         stream.join(10)
     updated = {m["params"]["uri"] for m in received if m["method"] == "notifications/resources/updated"}
     assert len(updated) == 120, f"{len(updated)} of 120 subscriptions enforced"
+
+
+def test_a_stream_cut_on_one_replica_is_resumed_on_another(replicas: list[Running]) -> None:
+    """The call runs on the first replica and ends its response early; the client resumes on the second (then the
+    third, from a later event) and gets what it missed and the result, from the Redis event store."""
+    first, second, third = replicas
+    with httpx.Client(timeout=10) as http:
+        headers = _session(http, first)
+        body = {"jsonrpc": "2.0", "id": 21, "method": "tools/call",
+                "params": {"name": "long_count", "arguments": {"to": 3}, "_meta": {"progressToken": "p"}}}
+        cut = http.post(first.url, headers=headers, json=body)
+        priming = [line[4:] for line in cut.text.splitlines() if line.startswith("id: ")]
+        assert len(priming) == 1 and "retry: 1000" in cut.text
+        resumed = http.get(second.url, headers={**headers, "accept": "text/event-stream", "last-event-id": priming[0]})
+        assert resumed.status_code == 200
+        ids = [line[4:] for line in resumed.text.splitlines() if line.startswith("id: ")]
+        messages = [json.loads(line[5:]) for line in resumed.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+        assert [m["params"]["progress"] for m in messages[:-1]] == [1, 2, 3]
+        assert messages[-1]["id"] == 21 and messages[-1]["result"]["content"][0]["text"] == "counted to 3 (resumed)"
+        again = http.get(third.url, headers={**headers, "accept": "text/event-stream", "last-event-id": ids[1]})
+        rest = [json.loads(line[5:]) for line in again.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+        assert [m.get("id") for m in rest] == [None, 21]
+        # Another session cannot resume it, and an unknown id is a clear 404 at once.
+        stranger = _session(http, second)
+        for who, event_id in ((stranger, priming[0]), (headers, "0123456789abcdef-0")):
+            started = time.monotonic()
+            refused = http.get(third.url, headers={**who, "accept": "text/event-stream", "last-event-id": event_id})
+            assert refused.status_code == 404 and time.monotonic() - started < 1

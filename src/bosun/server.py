@@ -283,10 +283,18 @@ class Server:
             store = RedisSessionStore(redis_url, f"bosun:{self.name}", options.session_idle_seconds,
                                       options.client_request_timeout, observer, max_sessions=options.max_sessions,
                                       max_per_client=options.max_sessions_per_client)
+        events = None
+        if redis_url:
+            from bosun.transport.events_redis import RedisEventStore
+
+            events = RedisEventStore(redis_url, f"bosun:{self.name}")  # a 2025 client resumes its stream on any replica
         app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **(routes or {})},
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
                      on_shutdown=[health.stop, *self.on_shutdown, state.close],
-                     observer=observer, tracing=tracing, gate=gate, open_on_purpose=security.open_on_purpose)
+                     observer=observer, tracing=tracing, gate=gate, open_on_purpose=security.open_on_purpose,
+                     events=events)
+        if events is not None:
+            app.on_shutdown.append(events.close)
         if redis_url:
             from bosun.transport.changes_redis import RedisChangeBus
             from bosun.transport.sessions_redis import RedisSessionStore

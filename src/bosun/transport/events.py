@@ -10,7 +10,8 @@ stream's messages).
 `EventStore` is the seam; `MemoryEventStore` keeps streams in this process,
 bounded: at most `max_streams` streams (the oldest go first), `max_events` per
 stream (a client that fell further behind gets a clear "expired"), and a finished
-stream for `max_age` seconds.
+stream for `max_age` seconds. `RedisEventStore` (`events_redis`) keeps them in
+Redis streams, so a client resumes on any replica.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Protocol
 
 
 class EventStore(Protocol):
-    def open(self, session_id: str) -> str:
+    async def open(self, session_id: str) -> str:
         """A new stream of `session_id`; returns its key."""
         ...
 
@@ -36,8 +37,8 @@ class EventStore(Protocol):
         """The events after `number` and whether the stream has ended; None if unknown, expired or not this session's."""
         ...
 
-    async def wait(self, key: str, timeout: float) -> None:
-        """Return when the stream may have new events, or after `timeout`."""
+    async def wait(self, key: str, after: int, timeout: float) -> None:
+        """Return when the stream may have events after number `after`, or after `timeout`."""
         ...
 
 
@@ -58,7 +59,7 @@ class MemoryEventStore:
         self.max_age = max_age
         self._streams: dict[str, _Stream] = {}  # oldest first
 
-    def open(self, session_id: str) -> str:
+    async def open(self, session_id: str) -> str:
         self._prune()
         key = secrets.token_hex(8)
         self._streams[key] = _Stream(session_id)
@@ -85,9 +86,9 @@ class MemoryEventStore:
         start = number + 1 - stream.first
         return [(stream.first + index, data) for index, data in enumerate(stream.events) if index >= start], stream.done
 
-    async def wait(self, key: str, timeout: float) -> None:
+    async def wait(self, key: str, after: int, timeout: float) -> None:
         stream = self._streams.get(key)
-        if stream is None or stream.done:
+        if stream is None or stream.done or stream.first + len(stream.events) - 1 > after:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stream.changed.wait(), timeout)

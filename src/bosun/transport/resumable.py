@@ -53,7 +53,7 @@ class ResumableReply(Reply):
 
     async def _start_stream(self) -> None:
         await super()._start_stream()
-        self._key = self._store.open(self._session_id)
+        self._key = await self._store.open(self._session_id)
         priming = b"id: %s-0\nretry: %d\ndata: \n\n" % (self._key.encode(), self._retry_ms)
         await self._send({"type": "http.response.body", "body": priming, "more_body": True})
 
@@ -122,7 +122,7 @@ async def resume(send: Send, receive: Receive, store: EventStore, session_id: st
             if done:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            waiter = asyncio.ensure_future(store.wait(key, keepalive))
+            waiter = asyncio.ensure_future(store.wait(key, number, keepalive))
             await asyncio.wait({waiter, gone}, return_when=asyncio.FIRST_COMPLETED)
             if gone.done():
                 waiter.cancel()

@@ -1,0 +1,114 @@
+"""Resumable streams across replicas: each POST stream's events in a Redis stream.
+
+The replica running a call is the only writer of its stream: it numbers the events
+itself and adds them with explicit ids `0-<n>`, so `Last-Event-ID: <key>-<n>` maps
+straight to a range read, on any replica, and waiting for what comes next is a
+blocking `XREAD` from that id. Bounds: at most `max_events` per stream (`MAXLEN`; a
+client further behind gets a clear "expired"), and every stream key expires
+`max_age` seconds after its last event. A small key beside it names the session,
+so one session can never resume another's stream.
+
+Redis failing costs resumability only: the live stream goes on, events are not kept
+(warned at most every 30 s), and a resume then gets the "unknown or expired" answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+from bosun.ops.logs import Throttled
+
+log = logging.getLogger("bosun.events")
+
+
+class RedisEventStore:
+    def __init__(self, url: str, namespace: str, max_events: int = 1_000, max_age: float = 300.0) -> None:
+        from redis.asyncio import Redis
+
+        self.redis = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+        # Blocking reads wait up to a keep-alive interval: a client of their own, with no read timeout.
+        self.blocking = Redis.from_url(url, socket_connect_timeout=1.0)
+        self.namespace = namespace
+        self.max_events = max_events
+        self.ttl = max(1, int(max_age))
+        self._numbers: dict[str, int] = {}  # streams this replica writes: the last number given
+        self._warn = Throttled(log)
+
+    def _stream(self, key: str) -> str:
+        return f"{self.namespace}:events:{key}"
+
+    def _owner(self, key: str) -> str:
+        return f"{self.namespace}:events:{key}:session"
+
+    async def open(self, session_id: str) -> str:
+        key = secrets.token_hex(8)
+        self._numbers[key] = 0
+        try:
+            await self.redis.set(self._owner(key), session_id, ex=self.ttl)
+        except Exception as exc:
+            self._warn.warning("event store: Redis unavailable (%s); streams cannot be resumed meanwhile", type(exc).__name__)
+        return key
+
+    async def append(self, key: str, data: bytes, final: bool = False) -> int:
+        number = self._numbers.get(key, 0) + 1
+        if final:
+            self._numbers.pop(key, None)
+        else:
+            self._numbers[key] = number
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(self._stream(key), {"d": data, "f": b"1" if final else b"0"}, id=f"0-{number}",
+                          maxlen=self.max_events, approximate=False)
+                pipe.expire(self._stream(key), self.ttl)
+                pipe.expire(self._owner(key), self.ttl)
+                await pipe.execute()
+        except Exception as exc:
+            self._warn.warning("event store: Redis unavailable (%s); streams cannot be resumed meanwhile", type(exc).__name__)
+        return number
+
+    async def after(self, session_id: str, key: str, number: int) -> tuple[list[tuple[int, bytes]], bool] | None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(self._owner(key))
+                pipe.xrange(self._stream(key), "-", "+", count=1)
+                pipe.xrange(self._stream(key), f"(0-{number}", "+")
+                owner, first, entries = await pipe.execute()
+        except Exception as exc:
+            self._warn.warning("event store: Redis unavailable (%s); cannot resume a stream", type(exc).__name__)
+            return None
+        if owner is None or owner.decode() != session_id:
+            return None
+        if first and _number(first[0][0]) > number + 1:
+            return None  # trimmed past what the client has: it missed events that are gone
+        events = [(_number(entry_id), fields[b"d"]) for entry_id, fields in entries]
+        done = any(fields.get(b"f") == b"1" for _, fields in entries) or (
+            not entries and bool(first) and await self._ended(key))
+        return events, done
+
+    async def _ended(self, key: str) -> bool:
+        """Whether the stream's last event (already sent to the client) was its final one."""
+        with contextlib.suppress(Exception):
+            last: Any = await self.redis.xrevrange(self._stream(key), "+", "-", count=1)
+            return bool(last) and last[0][1].get(b"f") == b"1"
+        return False
+
+    async def wait(self, key: str, after: int, timeout: float) -> None:
+        try:
+            await self.blocking.xread({self._stream(key): f"0-{after}"}, count=1, block=max(1, int(timeout * 1000)))
+        except Exception as exc:
+            self._warn.warning("event store: Redis unavailable (%s) while following a stream", type(exc).__name__)
+            await asyncio.sleep(min(timeout, 1.0))
+
+    async def close(self) -> None:
+        for client in (self.redis, self.blocking):
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+def _number(entry_id: Any) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return int(text.split("-", 1)[1])
