@@ -15,10 +15,13 @@ written back, and only then do requests go to Redis again, so a session opened
 during the outage works on every replica from then on. A healthy Redis costs what
 it did before: one round trip per request, nothing more.
 
-Limits: a request the server sends to the client (sampling, elicitation, roots)
-waits on the replica that sent it, so the client's answer must reach that replica;
-2026-07-28 clients have no such limit (their input round trips are stateless).
-During an outage a session is served only by replicas that already hold it.
+A field a client changes (log level, a subscription) is written alone, under WATCH
+(`change`), so changes made at once on several replicas never lose one another.
+What other replicas must hear (answers to this replica's requests to the client,
+cancellations, DELETEs, subscription changes) travels on the change bus
+(`changes_redis`), which calls this store's `*_local` methods.
+
+Limit: during an outage a session is served only by replicas that already hold it.
 """
 
 from __future__ import annotations
