@@ -33,4 +33,12 @@ if [ "$profile" = dev ]; then
       echo "$lock_digest" > "$dir/node_modules/.bosun-installed"
     fi
   done
+  # HAProxy: the load balancer the scale-out tests put in front of several replicas (Debian's package).
+  if ! command -v haproxy >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy) >/dev/null
+    else
+      echo "setup: haproxy is missing; install it (apt-get install haproxy)" >&2
+    fi
+  fi
 fi

@@ -1,0 +1,139 @@
+"""The official Python client in 2025 (legacy) mode through HAProxy round robin over three replicas.
+
+No affinity: HAProxy balances every request on its own, so a session's requests, its GET stream and
+the client's answers land on any replica. What has to hold: elicitation and sampling answered,
+resource updates and list changes delivered, every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mcp_types as types
+import pytest
+from mcp import Client
+
+from conftest import Running, free_port, start_server, stop_server
+from pg import PrivateRedis
+
+ROUNDS = 10
+
+
+@pytest.fixture(scope="module")
+def balanced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[Running]]]:
+    haproxy = shutil.which("haproxy")
+    assert haproxy is not None, "haproxy is missing: scripts/setup.sh dev installs it"
+    directory = Path(tmp_path_factory.mktemp("lb"))
+    redis = PrivateRedis(free_port(), directory)
+    redis.start()
+    env = {"REDIS_URL": redis.url, "BOSUN_STATE_KEYS": "shared"}
+    replicas: list[Running] = [start_server("tests/servers/everything.py", env=env) for _ in range(3)]
+    port = free_port()
+    servers = "\n".join(f"  server r{index} {replica.base.removeprefix('http://')}" for index, replica in enumerate(replicas))
+    config = directory / "haproxy.cfg"
+    config.write_text(f"""global
+  maxconn 512
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+frontend mcp
+  bind 127.0.0.1:{port}
+  default_backend replicas
+backend replicas
+  balance roundrobin
+{servers}
+""")
+    proxy = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with httpx.Client(timeout=5) as http:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    if all(http.get(replica.base + "/ready").status_code == 200 for replica in replicas):
+                        http.get(f"http://127.0.0.1:{port}/health")
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "replicas or HAProxy did not come up"
+                time.sleep(0.1)
+        time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/mcp", replicas
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        for replica in replicas:
+            stop_server(replica)
+        redis.stop()
+
+
+async def _answers_round(url: str) -> tuple[str, str]:
+    async def elicit(context: Any, params: Any) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async def sample(context: Any, params: Any) -> types.CreateMessageResult:
+        return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="forty-two"),
+                                         model="test")
+
+    async with Client(url, mode="legacy", elicitation_callback=elicit, sampling_callback=sample,  # type: ignore[arg-type]
+                      read_timeout_seconds=10) as client:
+        confirmed = await client.call_tool("confirm_action", {"action": "deploy"})
+        sampled = await client.call_tool("ask_model", {"question": "the answer?"})
+        return confirmed.content[0].text, sampled.content[0].text  # type: ignore[union-attr]
+
+
+def _served(replicas: list[Running]) -> list[float]:
+    """MCP requests each replica has answered so far (its Prometheus counter)."""
+    counts = []
+    with httpx.Client(timeout=5) as http:
+        for replica in replicas:
+            text = http.get(replica.base + "/metrics").text
+            counts.append(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("mcp_requests_total{")))
+    return counts
+
+
+def test_elicitation_and_sampling_answered_through_the_balancer_every_time(balanced: tuple[str, list[Running]]) -> None:
+    url, replicas = balanced
+    before = _served(replicas)
+    results = [asyncio.run(_answers_round(url)) for _ in range(ROUNDS)]
+    assert results == [("confirmed deploy", "forty-two")] * ROUNDS
+    spread = [after - earlier for after, earlier in zip(_served(replicas), before, strict=True)]
+    assert all(count >= ROUNDS for count in spread), spread  # every replica served a share: no affinity
+
+
+async def _notifications_round(url: str) -> list[str]:
+    received: list[str] = []
+    heard = asyncio.Event()
+
+    async def on_message(message: Any) -> None:
+        root = getattr(message, "root", message)
+        method = getattr(root, "method", None)
+        if method in ("notifications/resources/updated", "notifications/tools/list_changed"):
+            received.append(method)
+            if len(received) >= 2:
+                heard.set()
+
+    async with Client(url, mode="legacy", message_handler=on_message, read_timeout_seconds=10) as client:  # type: ignore[arg-type]
+        await client.subscribe_resource("greeting://World")
+        await asyncio.sleep(0.3)  # the client's GET stream is open on some replica
+        await client.call_tool("touch", {"uri": "greeting://World"})
+        await client.call_tool("tools_changed", {})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(heard.wait(), 5)
+    return sorted(received)
+
+
+@pytest.mark.filterwarnings("ignore:resources/subscribe is removed")  # legacy mode uses it on purpose
+def test_resource_updates_and_list_changes_reach_the_client_through_the_balancer(balanced: tuple[str, list[Running]]) -> None:
+    results = [asyncio.run(_notifications_round(balanced[0])) for _ in range(ROUNDS)]
+    expected = ["notifications/resources/updated", "notifications/tools/list_changed"]
+    assert results == [expected] * ROUNDS, [result for result in results if result != expected]
