@@ -33,6 +33,7 @@ from bosun.ops.logs import Throttled
 from bosun.protocol.changes import ChangeHub, ChangeKind
 
 log = logging.getLogger("bosun.changes")
+_OUTBOX = 10_000
 
 
 class LocalSessions(Protocol):
@@ -59,22 +60,25 @@ class RedisChangeBus:
         self.origin = secrets.token_hex(6)  # this replica: its own messages come back and are skipped
         self._warn = Throttled(log)
         self._listener: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sender: asyncio.Task[None] | None = None
+        # One sender, in order: concurrent publishes on pooled connections could overtake one another.
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=_OUTBOX)
         self.subscribed = asyncio.Event()
 
     async def start(self) -> None:
         self.hub.relay_to(self.relay)
         self._listener = asyncio.create_task(self._listen())
+        self._sender = asyncio.create_task(self._send_all())
 
     async def close(self) -> None:
         self.hub.relay_to(None)
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-        for task in list(self._sending):
-            with contextlib.suppress(Exception):
-                await task
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._outbox.join(), 1.0)  # what this replica published still goes out
+        for task in (self._listener, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
@@ -123,17 +127,19 @@ class RedisChangeBus:
     def _post(self, payload: dict[str, Any]) -> None:
         payload["o"] = self.origin
         try:
-            task = asyncio.get_running_loop().create_task(self._publish(orjson.dumps(payload)))
-        except RuntimeError:
-            return  # no event loop (a change made at import time): nobody can be listening yet
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+            self._outbox.put_nowait(orjson.dumps(payload))
+        except asyncio.QueueFull:
+            self._warn.warning("change bus: %d messages waiting for Redis; other replicas miss this one", _OUTBOX)
 
-    async def _publish(self, data: bytes) -> None:
-        try:
-            await self.redis.publish(self.channel, data)
-        except Exception as exc:
-            self._warn.warning("change bus: could not publish (%s); other replicas miss this change", type(exc).__name__)
+    async def _send_all(self) -> None:
+        while True:
+            data = await self._outbox.get()
+            try:
+                await self.redis.publish(self.channel, data)
+            except Exception as exc:
+                self._warn.warning("change bus: could not publish (%s); other replicas miss this change", type(exc).__name__)
+            finally:
+                self._outbox.task_done()
 
     # Receiving.
     async def _listen(self) -> None:

@@ -21,12 +21,12 @@ import contextlib
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class EventStore(Protocol):
-    async def open(self, session_id: str) -> str:
-        """A new stream of `session_id`; returns its key."""
+    async def open(self, session_id: str, request_id: Any = None) -> str:
+        """A new stream of `session_id` (answering `request_id`); returns its key."""
         ...
 
     async def append(self, key: str, data: bytes, final: bool = False) -> int:
@@ -39,6 +39,11 @@ class EventStore(Protocol):
 
     async def wait(self, key: str, after: int, timeout: float) -> None:
         """Return when the stream may have events after number `after`, or after `timeout`."""
+        ...
+
+    async def abandoned(self, key: str) -> Any:
+        """If the replica writing this unfinished stream is gone, the id of the request it was answering
+        (the stream will never end by itself); otherwise None."""
         ...
 
 
@@ -59,7 +64,7 @@ class MemoryEventStore:
         self.max_age = max_age
         self._streams: dict[str, _Stream] = {}  # oldest first
 
-    async def open(self, session_id: str) -> str:
+    async def open(self, session_id: str, request_id: Any = None) -> str:
         self._prune()
         key = secrets.token_hex(8)
         self._streams[key] = _Stream(session_id)
@@ -92,6 +97,9 @@ class MemoryEventStore:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stream.changed.wait(), timeout)
+
+    async def abandoned(self, key: str) -> Any:
+        return None  # the writer is this process: alive as long as this store is
 
     def _prune(self) -> None:
         cutoff = time.monotonic() - self.max_age

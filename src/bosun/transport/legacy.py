@@ -100,7 +100,7 @@ class LegacyEndpoint:
             self.notified(session, message)
             await respond(send, 202, b"", _session_header(session))
         else:
-            reply = self._reply(send, receive, session, f"{message['id']}")
+            reply = self._reply(send, receive, session, message["id"])
             if isinstance(reply, ResumableReply) and prefers_stream(headers.get(b"accept")):
                 await reply.start()
             try:
@@ -125,10 +125,11 @@ class LegacyEndpoint:
             finally:
                 reply.close()
 
-    def _reply(self, send: Send, receive: Receive, session: Session, event_prefix: str) -> Reply:
+    def _reply(self, send: Send, receive: Receive, session: Session, request_id: Any) -> Reply:
         if self.events is not None and session.version in RESUMABLE_VERSIONS:
-            return ResumableReply(send, receive, _session_header(session), self.events, session.id, self.retry_ms, self.observer)
-        return Reply(send, receive, _session_header(session), event_prefix=event_prefix, observer=self.observer)
+            return ResumableReply(send, receive, _session_header(session), self.events, session.id, self.retry_ms,
+                                  self.observer, request_id)
+        return Reply(send, receive, _session_header(session), event_prefix=f"{request_id}", observer=self.observer)
 
     async def initialize(self, send: Send, headers: Headers, message: dict[str, Any], principal: Principal | None,
                          peer: str | None = None) -> None:

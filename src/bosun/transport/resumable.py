@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from bosun.protocol.errors import INVALID_REQUEST, McpError
+from bosun.protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, McpError
 from bosun.protocol.jsonrpc import error_bytes
 from bosun.protocol.observe import Observer
 from bosun.transport.events import EventStore
@@ -24,6 +24,7 @@ from bosun.transport.wire import JSON_HEADERS, respond
 from bosun.types import Receive, Send
 
 RESUMABLE_VERSIONS = frozenset({"2025-11-25"})
+_WRITER_CHECK = 2.0  # while following a stream with nothing new, how often to check that its writer lives
 
 
 def prefers_stream(accept: str | None) -> bool:
@@ -40,11 +41,12 @@ def prefers_stream(accept: str | None) -> bool:
 
 
 class ResumableReply(Reply):
-    __slots__ = ("_store", "_session_id", "_retry_ms", "_key", "attached")
+    __slots__ = ("_store", "_session_id", "_retry_ms", "_key", "attached", "_request_id")
 
     def __init__(self, send: Send, receive: Receive, headers: tuple[tuple[bytes, bytes], ...], store: EventStore,
-                 session_id: str, retry_ms: int, observer: Observer | None = None) -> None:
+                 session_id: str, retry_ms: int, observer: Observer | None = None, request_id: Any = None) -> None:
         super().__init__(send, receive, headers, observer=observer)
+        self._request_id = request_id
         self._store = store
         self._session_id = session_id
         self._retry_ms = retry_ms
@@ -53,7 +55,7 @@ class ResumableReply(Reply):
 
     async def _start_stream(self) -> None:
         await super()._start_stream()
-        self._key = await self._store.open(self._session_id)
+        self._key = await self._store.open(self._session_id, self._request_id)
         priming = b"id: %s-0\nretry: %d\ndata: \n\n" % (self._key.encode(), self._retry_ms)
         await self._send({"type": "http.response.body", "body": priming, "more_body": True})
 
@@ -122,7 +124,7 @@ async def resume(send: Send, receive: Receive, store: EventStore, session_id: st
             if done:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            waiter = asyncio.ensure_future(store.wait(key, number, keepalive))
+            waiter = asyncio.ensure_future(store.wait(key, number, min(keepalive, _WRITER_CHECK)))
             await asyncio.wait({waiter, gone}, return_when=asyncio.FIRST_COMPLETED)
             if gone.done():
                 waiter.cancel()
@@ -133,6 +135,13 @@ async def resume(send: Send, receive: Receive, store: EventStore, session_id: st
                 return
             events, done = found
             if not events and not done:
+                request_id = await store.abandoned(key)
+                if request_id is not None:  # the replica running the call is gone: say so, never hang
+                    lost = McpError(INTERNAL_ERROR, "The server instance running this request stopped before it "
+                                                    "finished; send the request again")
+                    await send({"type": "http.response.body", "body": sse_event(error_bytes(request_id, lost)),
+                                "more_body": False})
+                    return
                 await send({"type": "http.response.body", "body": b":\n\n", "more_body": True})
     finally:
         gone.cancel()
