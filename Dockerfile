@@ -20,9 +20,12 @@ RUN python3 -m venv /opt/bosun \
 COPY pyproject.toml README.md ./
 COPY src ./src
 # Byte-code compiled here, once: the runtime's root filesystem is read-only. pip and setuptools
-# are not needed at run time; native extensions lose their debug symbols.
+# are not needed at run time, nor are the dependencies' own test suites and type stubs; native
+# extensions lose their debug symbols.
 RUN /opt/bosun/bin/pip install --no-compile --no-deps . \
     && /opt/bosun/bin/pip uninstall -y -q pip setuptools \
+    && find /opt/bosun/lib -path '*/site-packages/*' -type d -name tests -prune -exec rm -rf {} + \
+    && find /opt/bosun/lib -path '*/site-packages/*' -name '*.pyi' -type f -delete \
     && find /opt/bosun -name '*.so*' -type f -exec strip --strip-unneeded {} + \
     && /opt/bosun/bin/python -m compileall -q /opt/bosun/lib
 
