@@ -137,3 +137,22 @@ def test_resource_updates_and_list_changes_reach_the_client_through_the_balancer
     results = [asyncio.run(_notifications_round(balanced[0])) for _ in range(ROUNDS)]
     expected = ["notifications/resources/updated", "notifications/tools/list_changed"]
     assert results == [expected] * ROUNDS, [result for result in results if result != expected]
+
+
+async def _resumed_call(url: str) -> str:
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with Client(url, mode="legacy", read_timeout_seconds=15) as client:
+        result = await client.call_tool("long_count", {"to": 3}, progress_callback=on_progress)
+    return f"{result.content[0].text} after {len(progress)} progress"  # type: ignore[union-attr]
+
+
+def test_the_official_client_resumes_a_stream_the_server_ended_early_on_whichever_replica(
+        balanced: tuple[str, list[Running]]) -> None:
+    """long_count ends its POST's response at once and goes on working; the SDK client reconnects with
+    Last-Event-ID through the balancer (so on any replica) and gets the progress it missed and the result."""
+    results = [asyncio.run(_resumed_call(balanced[0])) for _ in range(5)]
+    assert results == ["counted to 3 (resumed) after 3 progress"] * 5
