@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from bosun import Audio, Context, EmbeddedResource, Image, ResourceLink, Server, ToolError, assistant, inputs, user
+from bosun.protocol.liveness import watch_client
 
 server = Server("everything", "1.2.3", instructions="Test server.")
 
@@ -109,6 +110,7 @@ async def count(to: int, ctx: Context) -> str:
 async def long_count(to: int, ctx: Context) -> str:
     """Ends its response stream at once, then counts slowly: the client resumes with Last-Event-ID."""
     closed = await ctx.close_stream()
+    watch_client()  # as a database session does: must not cancel a call whose response ended on purpose
     for step in range(1, to + 1):
         await asyncio.sleep(0.1)
         await ctx.report_progress(step, to, f"step {step}")

@@ -59,6 +59,11 @@ class ResumableReply(Reply):
         priming = b"id: %s-0\nretry: %d\ndata: \n\n" % (self._key.encode(), self._retry_ms)
         await self._send({"type": "http.response.body", "body": priming, "more_body": True})
 
+    def watch(self) -> None:
+        """Once the response has ended on purpose, nobody is left to watch: the call must go on."""
+        if self.attached:
+            super().watch()
+
     async def start(self) -> None:
         """Open the stream now (the client asked for one), priming event first."""
         if not self.streaming:
