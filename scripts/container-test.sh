@@ -68,8 +68,8 @@ podman run -d --name bosun-ci --read-only --tmpfs /tmp:rw,size=64m,mode=1777 --c
   --security-opt no-new-privileges --network slirp4netns:port_handler=slirp4netns -p "127.0.0.1:$port:8000" \
   -v "$out/api_keys:/run/secrets/bosun/api_keys:ro" -e BOSUN_AUTH_API_KEYS_FILE=/run/secrets/bosun/api_keys \
   localhost/bosun:ci >/dev/null
-# Afterwards: the container goes, and so do the previous builds' untagged images (only the cached base
-# and the current localhost/bosun:ci stay), so repeated runs do not fill the disk.
-trap 'podman rm -f bosun-ci >/dev/null 2>&1 || true; podman image prune -f >/dev/null 2>&1 || true' EXIT
+# Afterwards: the container goes, and so do untagged images of builds over an hour old (the cached base,
+# the current localhost/bosun:ci and the last hour's build cache stay), so repeated runs do not fill the disk.
+trap 'podman rm -f bosun-ci >/dev/null 2>&1 || true; podman image prune -f --filter until=1h >/dev/null 2>&1 || true' EXIT
 log "container on port $port; checking it"
 BOSUN_TEST_API_KEY="$api_key" .venv/bin/python tests/container_probe.py "http://127.0.0.1:$port" bosun-ci "$size"
