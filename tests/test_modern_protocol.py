@@ -317,3 +317,19 @@ def test_malformed_input_responses_are_32602(server: Running, http: httpx.Client
         assert body["error"]["code"] == -32602, bad
     body = modern_call(http, server.url, "tools/call", {**params, "inputResponses": [1]}, capabilities=caps).json()
     assert body["error"]["code"] == -32602
+
+
+def test_a_hand_written_request_is_told_the_next_step(server: Running, http: httpx.Client) -> None:
+    """Issue 11, first contact: a request without MCP-Protocol-Version is told what to send (the version, _meta,
+    or initialize for a 2025 session); an unsupported version is reported as such even when _meta is missing."""
+    base = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    missing = http.post(server.url, headers=base, json=body)
+    assert missing.status_code == 400
+    message = missing.json()["error"]["message"]
+    assert "MCP-Protocol-Version: 2026-07-28" in message and "initialize" in message and "2025-06-18" in message
+    unsupported = http.post(server.url, headers={**base, "mcp-protocol-version": "2024-01-01"}, json=body)
+    assert unsupported.status_code == 400
+    error = unsupported.json()["error"]
+    assert error["code"] == -32022 and "2024-01-01" in error["message"] and "2026-07-28" in error["message"]
+    assert error["data"]["supported"][0] == "2026-07-28"

@@ -71,7 +71,7 @@ def header_mismatch(message: str) -> McpError:
 def unsupported_version(requested: object, supported: list[str]) -> McpError:
     return McpError(
         UNSUPPORTED_PROTOCOL_VERSION,
-        "Unsupported protocol version",
+        f"Unsupported protocol version {str(requested)[:40]!r}; supported: {', '.join(supported)}",
         {"supported": supported, "requested": requested},
         http_status=400,
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from bosun.protocol.call import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION
 from bosun.protocol.errors import header_mismatch, invalid_params, unsupported_version
-from bosun.protocol.versions import ALL_VERSIONS, is_modern
+from bosun.protocol.versions import ALL_VERSIONS, LEGACY_VERSIONS, MODERN_VERSIONS, is_modern
 from bosun.transport.wire import Headers
 
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
@@ -33,12 +33,19 @@ def decode_header_value(value: str) -> str:
     return value
 
 
+_NO_VERSION = (f"required header MCP-Protocol-Version is missing: send MCP-Protocol-Version: {MODERN_VERSIONS[0]} "
+               f"with params._meta {{io.modelcontextprotocol/protocolVersion, io.modelcontextprotocol/clientCapabilities}}, "
+               f"or, for a 2025 session ({', '.join(LEGACY_VERSIONS)}), send initialize first")
+
+
 def validate_envelope(headers: Headers, message: dict[str, Any], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Return (protocol version, client capabilities) or raise the spec's error."""
     header_version = headers.get(b"mcp-protocol-version")
     if header_version is None:
-        raise header_mismatch("required header MCP-Protocol-Version is missing")
+        raise header_mismatch(_NO_VERSION)
     meta = params.get("_meta")
+    if (type(meta) is not dict or META_PROTOCOL_VERSION not in meta) and not is_modern(header_version):
+        raise unsupported_version(header_version, list(ALL_VERSIONS))  # say so first, even without `_meta`
     if type(meta) is not dict:
         raise invalid_params("Missing required _meta: io.modelcontextprotocol/protocolVersion and clientCapabilities", http_status=400)
     version = meta.get(META_PROTOCOL_VERSION)
