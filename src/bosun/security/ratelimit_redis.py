@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bosun.ops.logs import Throttled
 from bosun.security.ratelimit import Bucket
 
 log = logging.getLogger("bosun.security")
@@ -56,7 +57,7 @@ class RedisRateLimiter:
         self.script: Any = self.redis.register_script(_GCRA)
         self.event = event or (lambda name: None)
         self._skip_until = 0.0
-        self._last_warning = -1e18
+        self._outage = Throttled(log, _WARN_EVERY)
 
     async def acquire(self, buckets: Sequence[Bucket]) -> float:
         now = time.monotonic()
@@ -73,9 +74,7 @@ class RedisRateLimiter:
         except Exception as exc:
             self._skip_until = now + _RETRY_AFTER_FAILURE
             self.event("ratelimit_fail_open")
-            if now - self._last_warning >= _WARN_EVERY:
-                self._last_warning = now
-                log.warning("rate limiter unavailable, letting requests through: %s: %s", type(exc).__name__, exc)
+            self._outage.warning("rate limiter unavailable, letting requests through: %s: %s", type(exc).__name__, exc)
             return 0.0
         return math.ceil(wait / 1000) / 1000 if wait > 0 else 0.0
 

@@ -32,6 +32,7 @@ Limits, all from `ConnectionLimits` (settings `BOSUN_MAX_HEADER_BYTES`, ...):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import struct
@@ -251,9 +252,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self.transport.close()
                 return
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # no protocol upgrades here: the request is served as HTTP/1.1
+            # No protocol upgrades here: an `Upgrade` request is served as plain HTTP/1.1.
+            with contextlib.suppress(httptools.HttpParserUpgrade):
+                self.parser.feed_data(data)
         except httptools.HttpParserError:
             if self._too_many_headers:
                 self._refuse(431, b"Request Header Fields Too Large",

@@ -147,13 +147,11 @@ class RedisEventStore:
             for key in [key for key, opened in self._opened.items() if opened < stale]:
                 self._numbers.pop(key, None)  # cancelled calls never send a final event
                 self._opened.pop(key, None)
-            try:
+            with contextlib.suppress(Exception):  # Redis down: readers cannot reach it either
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for key in list(self._numbers):
                         pipe.expire(self._alive(key), _ALIVE_SECONDS)
                     await pipe.execute()
-            except Exception:
-                pass  # Redis down: readers cannot reach it either
             await asyncio.sleep(_BEAT_SECONDS)
 
     async def close(self) -> None:

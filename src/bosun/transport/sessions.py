@@ -21,6 +21,7 @@ from bosun.protocol.call import SendMessage
 from bosun.protocol.changes import Listener
 from bosun.protocol.errors import McpError
 from bosun.protocol.observe import Observer
+from bosun.transport.session_index import SessionIndex
 
 
 @dataclass(eq=False)
@@ -157,11 +158,10 @@ class MemorySessionStore:
         self.request_timeout = request_timeout
         self.max_sessions = max_sessions
         self.max_per_client = max_per_client
-        self._sessions: dict[str, Session] = {}  # least recently used first
-        self._by_client: dict[str, dict[str, None]] = {}  # client -> its session ids, least recently used first
+        self._index = SessionIndex()
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._index)
 
     def saturation(self) -> tuple[bool, str]:
         """Readiness: full of sessions that are in use, so a new client would push out a live one.
@@ -170,11 +170,11 @@ class MemorySessionStore:
         the least recently used idle session was used within `CHURN_SECONDS` (or none is idle),
         this replica is overloaded and should get no new work until sessions free up.
         """
-        count = len(self._sessions)
+        count = len(self._index)
         if count < self.max_sessions:
             return True, f"{count} of {self.max_sessions} sessions"
         now = time.monotonic()
-        for session in self._sessions.values():
+        for session in self._index:
             if session.stream is None and not session.in_flight:
                 idle = now - session.touched
                 if idle < CHURN_SECONDS:
@@ -185,19 +185,18 @@ class MemorySessionStore:
     async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
                      owner: str | None = None, client: str | None = None) -> Session:
         client = client or owner or "-"
-        mine = self._by_client.get(client)
+        mine = self._index.of_client(client)
         if mine is not None and len(mine) >= self.max_per_client and not self._evict(mine):
             raise McpError(-32000, "Too many open sessions for this client; close one (DELETE) or retry later",
                            http_status=503)
-        if len(self._sessions) >= self.max_sessions:
+        if len(self._index) >= self.max_sessions:
             await self.expire()
-            if len(self._sessions) >= self.max_sessions and not self._evict(self._sessions):
+            if len(self._index) >= self.max_sessions and not self._evict(self._index.sessions):
                 raise McpError(-32000, "Too many open sessions; try again later", http_status=503)
         session = Session(secrets.token_urlsafe(24), version, capabilities, client_info, owner,
                           request_timeout=self.request_timeout)
         session.client = client
-        self._sessions[session.id] = session
-        self._by_client.setdefault(client, {})[session.id] = None
+        self._index.add(session)
         if self.observer is not None:
             self.observer.session(1)
         return session
@@ -205,7 +204,7 @@ class MemorySessionStore:
     def _evict(self, candidates: dict[str, Any]) -> bool:
         """Drop the least recently used idle session among `candidates`; False if every one is busy."""
         for session_id in candidates:
-            session = self._sessions[session_id]
+            session = self._index.sessions[session_id]
             if session.stream is None and not session.in_flight:
                 self._drop(session_id)
                 if self.observer is not None:
@@ -214,7 +213,7 @@ class MemorySessionStore:
         return False
 
     async def get(self, session_id: str) -> Session | None:
-        session = self._sessions.get(session_id)
+        session = self._index.peek(session_id)
         if session is None:
             return None
         now = time.monotonic()
@@ -222,11 +221,7 @@ class MemorySessionStore:
             await self.delete(session_id)
             return None
         session.touched = now
-        # Most recently used goes last (dicts keep insertion order): eviction takes from the front.
-        self._sessions[session_id] = self._sessions.pop(session_id)
-        mine = self._by_client.get(session.client)
-        if mine is not None:
-            mine[session_id] = mine.pop(session_id, None)
+        self._index.use(session_id)  # most recently used goes last: eviction takes from the front
         return session
 
     async def save(self, session: Session) -> None:
@@ -240,14 +235,9 @@ class MemorySessionStore:
         return self._drop(session_id)
 
     def _drop(self, session_id: str) -> bool:
-        session = self._sessions.pop(session_id, None)
+        session = self._index.remove(session_id)
         if session is None:
             return False
-        mine = self._by_client.get(session.client)
-        if mine is not None:
-            mine.pop(session_id, None)
-            if not mine:
-                del self._by_client[session.client]
         session.close()
         if self.observer is not None:
             self.observer.session(-1)
@@ -256,11 +246,11 @@ class MemorySessionStore:
     async def expire(self) -> int:
         """Drop idle sessions (no request, no open stream, nothing in flight); returns how many."""
         cutoff = time.monotonic() - self.idle_seconds
-        stale = [s.id for s in self._sessions.values() if s.touched < cutoff and s.stream is None and not s.in_flight]
+        stale = [s.id for s in self._index if s.touched < cutoff and s.stream is None and not s.in_flight]
         for session_id in stale:
             await self.delete(session_id)
         return len(stale)
 
     async def close(self) -> None:
-        for session_id in list(self._sessions):
-            await self.delete(session_id)
+        for session in self._index:
+            await self.delete(session.id)

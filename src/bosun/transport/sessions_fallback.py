@@ -17,6 +17,7 @@ import time
 
 from bosun.protocol.errors import McpError
 from bosun.protocol.observe import Observer
+from bosun.transport.session_index import SessionIndex
 from bosun.transport.sessions import Session
 
 
@@ -40,29 +41,21 @@ class LocalSessions:
         self.observer = observer
         self.unsaved: dict[str, bool] = {}
         self.deleted: dict[str, float] = {}
-        self._sessions: dict[str, Session] = {}  # least recently used first (dicts keep insertion order)
-        self._by_client: dict[str, dict[str, None]] = {}
+        self._index = SessionIndex()
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._index)
 
     def __contains__(self, session_id: str) -> bool:
-        return session_id in self._sessions
+        return session_id in self._index
 
     def peek(self, session_id: str) -> Session | None:
         """The session without counting it as used (write-back reads it)."""
-        return self._sessions.get(session_id)
+        return self._index.peek(session_id)
 
     def get(self, session_id: str) -> Session | None:
         """The session, moved to the most recently used end of both orders."""
-        session = self._sessions.pop(session_id, None)
-        if session is None:
-            return None
-        self._sessions[session_id] = session
-        mine = self._by_client.get(session.client)
-        if mine is not None:
-            mine[session_id] = mine.pop(session_id, None)
-        return session
+        return self._index.use(session_id)
 
     def idle(self, session: Session, now: float) -> bool:
         """Idle past the timeout as far as this replica knows (another replica may have seen it since)."""
@@ -75,14 +68,13 @@ class LocalSessions:
         grows past the cap (busy sessions are bounded by open connections) rather than refuse.
         With Redis down it is the only copy, so a full one refuses with a retryable 503.
         """
-        mine = self._by_client.get(session.client)
+        mine = self._index.of_client(session.client)
         if mine is not None and len(mine) >= self.max_per_client and not self._evict(mine) and strict:
             raise McpError(-32000, "Too many open sessions for this client; close one (DELETE) or retry later",
                            http_status=503)
-        if len(self._sessions) >= self.max_sessions and not self._evict(self._sessions) and strict:
+        if len(self._index) >= self.max_sessions and not self._evict(self._index.sessions) and strict:
             raise McpError(-32000, "Too many open sessions; try again later", http_status=503)
-        self._sessions[session.id] = session
-        self._by_client.setdefault(session.client, {})[session.id] = None
+        self._index.add(session)
         if self.observer is not None:
             self.observer.session(1)
 
@@ -94,7 +86,7 @@ class LocalSessions:
         """
         fallback = None
         for session_id in candidates:
-            if _busy(self._sessions[session_id]):
+            if _busy(self._index.sessions[session_id]):
                 continue
             if session_id not in self.unsaved:
                 self.drop(session_id)
@@ -110,15 +102,10 @@ class LocalSessions:
 
     def drop(self, session_id: str) -> Session | None:
         """Forget a session here (its plumbing is closed); its Redis record, if any, is untouched."""
-        session = self._sessions.pop(session_id, None)
+        session = self._index.remove(session_id)
         if session is None:
             return None
         self.unsaved.pop(session_id, None)
-        mine = self._by_client.get(session.client)
-        if mine is not None:
-            mine.pop(session_id, None)
-            if not mine:
-                del self._by_client[session.client]
         session.close()
         if self.observer is not None:
             self.observer.session(-1)
@@ -134,7 +121,7 @@ class LocalSessions:
     def expire(self, now: float | None = None) -> int:
         """Drop idle sessions and deletions too old to matter (Redis expired those keys itself); returns how many sessions."""
         now = time.monotonic() if now is None else now
-        stale = [s.id for s in self._sessions.values() if self.idle(s, now)]
+        stale = [s.id for s in self._index if self.idle(s, now)]
         for session_id in stale:
             self.drop(session_id)
         cutoff = now - self.idle_seconds
@@ -143,5 +130,5 @@ class LocalSessions:
         return len(stale)
 
     def close(self) -> None:
-        for session_id in list(self._sessions):
-            self.drop(session_id)
+        for session in self._index:
+            self.drop(session.id)

@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError, WatchError
 
+from bosun.ops.logs import Throttled
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.protocol.observe import Observer
 from bosun.transport.sessions import PendingRegistry, Session, apply_change
@@ -90,7 +91,7 @@ class RedisSessionStore:
         self._reloading: set[asyncio.Task[None]] = set()
         self._down = False  # True from a failure until the retry task has written back and Redis answers again
         self._retrying: asyncio.Task[None] | None = None
-        self._last_warning = -1e18
+        self._outage = Throttled(log, _WARN_EVERY)
         self._warned = False  # an outage warning was logged since the last "back" line
 
     def _key(self, session_id: str) -> str:
@@ -308,12 +309,9 @@ class RedisSessionStore:
             self._retrying = asyncio.get_running_loop().create_task(self._retry(), context=contextvars.Context())
 
     def _warn(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._last_warning >= _WARN_EVERY:
-            self._last_warning = now
-            self._warned = True
-            log.warning("session store unavailable: %s: %s; serving the %d sessions this replica holds, "
-                        "retrying every %gs", type(exc).__name__, exc, len(self._local), self.retry_seconds)
+        self._warned = True
+        self._outage.warning("session store unavailable: %s: %s; serving the %d sessions this replica holds, "
+                             "retrying every %gs", type(exc).__name__, exc, len(self._local), self.retry_seconds)
 
     async def _retry(self) -> None:
         while True:
