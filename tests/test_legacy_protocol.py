@@ -86,7 +86,8 @@ def test_ping_set_level_and_resource_not_found_code(server: Running) -> None:
     assert client.request("ping")["result"] == {}
     assert client.request("logging/setLevel", {"level": "warning"})["result"] == {}
     assert client.request("logging/setLevel", {"level": "loud"})["error"]["code"] == -32602
-    assert client.request("resources/read", {"uri": "bosun://missing"})["error"]["code"] == -32002
+    assert client.request("resources/read", {"uri": "bosun://missing"})["error"] == {
+        "code": -32602, "message": "Resource not found: bosun://missing", "data": {"uri": "bosun://missing"}}
     assert client.request("server/discover")["error"]["code"] == -32601
 
 

@@ -44,10 +44,15 @@ async def _scenario(url: str) -> dict[str, Any]:
         resource = (await client.read_resource(f"note://{first['id']}")).contents[0].text
         prompt = (await client.get_prompt("summarize", {"tag": "ops"})).messages[0].content.text
         deleted = (await client.call_tool("delete_note", {"id": first["id"]})).content[0].text
+        try:
+            await client.read_resource(f"note://{first['id']}")
+            gone: Any = "read a deleted note"
+        except Exception as exc:  # the SDK raises its error type, carrying the JSON-RPC error
+            gone = exc
         missing = await client.call_tool("delete_note", {"id": first["id"]})
         after = (await client.call_tool("search_notes", {"query": "rolling updates"})).structured_content
         return {"tools": tools, "first": first, "hits": hits, "tagged": tagged, "wrong_tag": wrong_tag, "odd": odd,
-                "updated": updated, "resource": resource, "prompt": prompt, "deleted": deleted, "missing": missing, "after": after}
+                "updated": updated, "resource": resource, "prompt": prompt, "deleted": deleted, "gone": gone, "missing": missing, "after": after}
 
 
 def test_knowledge_base_end_to_end(notes: Running) -> None:
@@ -62,6 +67,8 @@ def test_knowledge_base_end_to_end(notes: Running) -> None:
     assert '"title":"Rollouts, safely"' in result["resource"]
     assert "Rollouts, safely" in result["prompt"]
     assert result["deleted"].startswith("deleted note")
+    gone = result["gone"]  # a missing resource is the spec's error: -32602 with the URI
+    assert getattr(gone, "code", None) == -32602 and gone.data == {"uri": f"note://{result['first']['id']}"}, repr(gone)
     assert result["missing"].is_error is True and "No note" in result["missing"].content[0].text
     assert result["after"]["result"] == []  # the delete invalidated the cached search
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from bosun import Context, Server, ToolError
+from bosun import Context, ResourceNotFound, Server, ToolError
 
 server = Server(
     "notes", "1.0.0",
@@ -50,12 +50,10 @@ def _note(row: Any) -> Note:
     return Note(id=row.id, title=row.title, body=row.body, tags=_tags(row.tags))
 
 
-async def _load(ctx: Context, note_id: int) -> Note:
+async def _load(ctx: Context, note_id: int) -> Note | None:
     async with ctx.db() as session:
         row = (await session.execute(text("select id, title, body, tags from notes where id = :id"), {"id": note_id})).first()
-    if row is None:
-        raise ToolError(f"No note with id {note_id}")
-    return _note(row)
+    return _note(row) if row is not None else None
 
 
 @server.tool(invalidates=["notes"], annotations={"destructiveHint": False}, scopes=["notes:write"])
@@ -74,6 +72,8 @@ async def update_note(id: int, ctx: Context, title: str | None = None, body: str
                       tags: list[str] | None = None) -> Note:
     """Change a note's title, body or tags (only the fields given)."""
     current = await _load(ctx, id)
+    if current is None:
+        raise ToolError(f"No note with id {id}")  # the model reads this and can correct itself
     async with ctx.db() as session:
         row = (await session.execute(
             text("update notes set title = :title, body = :body, tags = :tags, updated_at = current_timestamp "
@@ -127,7 +127,10 @@ async def search_notes(query: Annotated[str, Field(min_length=1)], ctx: Context,
 @server.resource("note://{id}", mime_type="application/json", cache_scope="private")
 async def note(id: int, ctx: Context) -> str:
     """One note, as JSON."""
-    return (await _load(ctx, id)).model_dump_json()
+    found = await _load(ctx, id)
+    if found is None:
+        raise ResourceNotFound()  # the client gets -32602 naming the URI, in both protocol eras
+    return found.model_dump_json()
 
 
 @server.prompt()

@@ -6,10 +6,10 @@ The public face only; everything else lives in the layers below.
 from bosun.app import inputs
 from bosun.app.content import Audio, EmbeddedResource, Image, ResourceLink, Text
 from bosun.app.context import Context, Elicited
+from bosun.app.errors import PromptError, ResourceError, ResourceNotFound, ToolError
 from bosun.app.handlers import CachePolicy
 from bosun.app.inputs import InputRequired
 from bosun.app.prompts import assistant, user
-from bosun.app.tools import ToolError
 from bosun.protocol.errors import McpError
 from bosun.server import Server
 from bosun.transport.options import HttpOptions
@@ -24,6 +24,9 @@ __all__ = [
     "Image",
     "InputRequired",
     "McpError",
+    "PromptError",
+    "ResourceError",
+    "ResourceNotFound",
     "ResourceLink",
     "Server",
     "Text",

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     tool_cache: bool = True
     migrate_on_start: bool = False
 
+    # Developer experience (README, "Errors" and "Running locally").
+    transport: Literal["http", "stdio"] = "http"
+    error_details: bool = False
+    strict_arguments: bool = True
+
     # Security (docs/security.md). Auth is on as soon as any credential source is set.
     auth: Literal["auto", "none"] = "auto"
     resource_url: str = ""

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar, overload
 
+from bosun.app.completions import check_completer
 from bosun.app.handlers import CachePolicy, Handlers
 from bosun.app.prompts import Prompt
 from bosun.app.registry import Registry
@@ -101,7 +102,7 @@ class Server:
     def tool(self, fn: Any = None, /, *, name: str | None = None, **options: Any) -> Any:
         """Register a tool. Options: title, description, annotations, structured_output, icons, meta,
         input_schema, cache_ttl, cache_tags, invalidates, scopes (OAuth scopes needed to call it),
-        rate_limit ("10/minute" per caller)."""
+        rate_limit ("10/minute" per caller), strict_arguments (False: ignore unknown arguments)."""
         if fn is not None:
             self.add_tool(fn, name=name, **options)
             return fn
@@ -161,16 +162,35 @@ class Server:
         return prompt
 
     def completion(self, *, argument: str, prompt: str | None = None, resource: str | None = None) -> Callable[[F], F]:
-        """Register a completer `fn(value, context_arguments) -> list[str]` for a prompt or template argument."""
+        """Register a completer `fn(value: str, arguments: dict[str, str]) -> list[str]` (def or async def) for
+        a prompt's argument or a resource template's variable. The signature is checked here, and the
+        argument's existence when the app is built (bosun/app/completions.py)."""
         if (prompt is None) == (resource is None):
             raise ValueError("give exactly one of prompt= or resource=")
         key = ("ref/prompt", prompt, argument) if prompt is not None else ("ref/resource", resource, argument)
 
         def register(fn: F) -> F:
+            check_completer(fn, f"{key[0][4:]} {key[1]!r}, argument {argument!r}")
             self.registry.completers[key] = fn  # type: ignore[index]
             return fn
 
         return register
+
+    def _check_completion_targets(self) -> None:
+        """Every completer names a registered prompt argument or template variable (a typo would never be called)."""
+        registry = self.registry
+        for kind, target, argument in registry.completers:
+            if kind == "ref/prompt":
+                prompt = registry.prompts.get(target)
+                known = [name for name, _, _ in prompt.signature.parameters] if prompt is not None else None
+            else:
+                template = next((t for t in registry.templates if t.uri_template == target), None)
+                known = list(template.variables) if template is not None else None
+            if known is None:
+                raise ValueError(f"a completion handler is registered for {kind[4:]} {target!r}, which is not registered")
+            if argument not in known:
+                raise ValueError(f"a completion handler is registered for argument {argument!r} of {kind[4:]} {target!r}, "
+                                 f"which takes: {', '.join(known) or 'no arguments'}")
 
     # Operations.
     def readiness_check(self, name: str | None = None, *, critical: bool = True,
@@ -235,6 +255,7 @@ class Server:
                  routes: dict[str, ASGIApp] | None = None) -> ASGIApp:
         """Build the ASGI app: the MCP endpoint, probes and metrics. Unset settings come from the environment."""
         settings = settings or load_settings()
+        self._check_completion_targets()
         options = options or settings.http_options()
         sealer = StateSealer(state_keys if state_keys is not None else settings.sealing_keys())
         observer = None
@@ -259,7 +280,8 @@ class Server:
         cache = replace(self.cache, list_scope="private") if filtered else self.cache  # lists differ per caller
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
                             cache, self.page_size, observer, tracing, state,
-                            auditor=gate.audit if gate.audit.calls else None, hide_unauthorized=filtered)
+                            auditor=gate.audit if gate.audit.calls else None, hide_unauthorized=filtered,
+                            error_details=settings.error_details, strict_arguments=settings.strict_arguments)
         checks = [*data_checks(state, self.migrations, settings), *self.checks]
         self.ready_checks = checks
         if settings.migrate_on_start and self.migrations is not None:

@@ -18,12 +18,13 @@ from typing import Any
 import orjson
 
 from bosun.app.context import Context
+from bosun.app.errors import ResourceNotFound, resource_not_found, unexpected_error
 from bosun.app.inputs import InputRequired, required_capabilities
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource
 from bosun.app.tools import Tool
 from bosun.protocol.call import Call
-from bosun.protocol.errors import INTERNAL_ERROR, LEGACY_RESOURCE_NOT_FOUND, McpError, invalid_params, missing_capability
+from bosun.protocol.errors import INTERNAL_ERROR, McpError, invalid_params, missing_capability
 from bosun.protocol.observe import Auditor, Observer
 from bosun.protocol.request_state import StateSealer, arguments_digest
 from bosun.protocol.versions import ALL_VERSIONS
@@ -92,8 +93,13 @@ class Handlers:
     def __init__(self, registry: Registry, sealer: StateSealer, capabilities: dict[str, Any],
                  server_info: dict[str, Any], instructions: str | None, cache: CachePolicy, page_size: int = 200,
                  observer: Observer | None = None, tracing: Any = None, app: Any = None,
-                 auditor: Auditor | None = None, hide_unauthorized: bool = False) -> None:
+                 auditor: Auditor | None = None, hide_unauthorized: bool = False, error_details: bool = False,
+                 strict_arguments: bool = True) -> None:
         self.app = app
+        self.strict_arguments = strict_arguments
+        """Tool arguments the function does not take are refused, naming them (a tool may opt out)."""
+        self.error_details = error_details
+        """Development: an unexpected failure's message carries the exception's type and text."""
         self.auditor = auditor
         self.hide_unauthorized = hide_unauthorized
         """With authentication on: lists show a caller only the items whose scopes it holds."""
@@ -111,13 +117,27 @@ class Handlers:
             "tools/call": self.call_tool,  # audited together with its metrics, in _measured_call
             "resources/list": self.list_resources,
             "resources/templates/list": self.list_templates,
-            "resources/read": self._audited(self.read_resource, "uri"),
+            "resources/read": self._audited(self._guarded(self.read_resource, "Reading the resource"), "uri"),
             "prompts/list": self.list_prompts,
-            "prompts/get": self._audited(self.get_prompt, "name"),
-            "completion/complete": self.complete,
+            "prompts/get": self._audited(self._guarded(self.get_prompt, "The prompt"), "name"),
+            "completion/complete": self._guarded(self.complete, "The completion handler"),
         }
         self.modern: dict[str, Handler] = {**shared, "server/discover": self.discover}
         self.legacy: dict[str, Handler] = dict(shared)
+
+    def _guarded(self, handler: Handler, what: str) -> Handler:
+        """`handler`, with an unexpected exception from the user's function logged and answered generically."""
+        details = self.error_details
+
+        async def guarded(call: Call) -> dict[str, Any]:
+            try:
+                return await handler(call)
+            except (McpError, InputRequired):
+                raise
+            except Exception as failure:
+                raise unexpected_error(what, failure, details) from None
+
+        return guarded
 
     def _audited(self, handler: Handler, target_key: str) -> Handler:
         """`handler`, writing one audit record per call: who, what, how it went, how long it took."""
@@ -273,9 +293,10 @@ class Handlers:
             if cached is not None:
                 return dict(orjson.loads(cached))
         if tool.signature.context_param is None:
-            result = await tool.call(arguments, None)
+            result = await tool.call(arguments, None, self.error_details, self.strict_arguments)
         else:
-            result = await self._run(call, tool.name, arguments, True, lambda ctx: tool.call(arguments, ctx))
+            result = await self._run(call, tool.name, arguments, True,
+                                     lambda ctx: tool.call(arguments, ctx, self.error_details, self.strict_arguments))
         if not result.get("isError") and result.get("resultType", "complete") == "complete":
             if key is not None:
                 await cache.set(key, orjson.dumps(result), tool.cache_ttl, tool.cache_tags)  # type: ignore[union-attr]
@@ -289,16 +310,17 @@ class Handlers:
             raise invalid_params("resources/read needs a 'uri' string")
         found = self.registry.find_resource(uri)
         if found is None:
-            if call.modern:
-                raise invalid_params(f"Resource not found: {uri}", {"uri": uri})
-            raise McpError(LEGACY_RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+            raise resource_not_found(uri)
         resource, variables = found
 
         async def read(ctx: Context | None) -> dict[str, Any]:
-            if isinstance(resource, Resource):
-                contents = await resource.read(ctx)
-            else:
-                contents = await resource.read(uri, variables, ctx)
+            try:
+                if isinstance(resource, Resource):
+                    contents = await resource.read(ctx)
+                else:
+                    contents = await resource.read(uri, variables, ctx)
+            except ResourceNotFound as missing:
+                raise resource_not_found(uri, missing.custom_message) from None
             result: dict[str, Any] = {"contents": contents}
             if call.modern:
                 result["ttlMs"] = resource.ttl_ms if resource.ttl_ms is not None else self.cache.read_ttl_ms

@@ -34,6 +34,16 @@ class Signature:
     context_param: str | None
     is_async: bool
     parameters: tuple[tuple[str, str | None, bool], ...]  # (name, description, required)
+    names: frozenset[str] = frozenset()
+    """The argument names the function takes: anything else a client sends is unknown."""
+    open_ended: bool = False
+    """The function takes `**kwargs`, so no argument name is unknown."""
+
+    def unknown(self, arguments: dict[str, Any]) -> list[str]:
+        """The argument names a client sent that the function does not take (a typo, or a stale schema)."""
+        if self.open_ended or self.names.issuperset(arguments):
+            return []
+        return sorted(str(key) for key in arguments if key not in self.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +88,10 @@ def inspect_function(fn: Callable[..., Any], name: str) -> Signature:
     fields: dict[str, Any] = {}
     context_param = None
     described: list[tuple[str, str | None, bool]] = []
+    open_ended = False
     for param in inspect.signature(fn).parameters.values():
         if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            open_ended = open_ended or param.kind is inspect.Parameter.VAR_KEYWORD
             continue
         annotation = hints.get(param.name, Any)
         if _is_context(annotation):
@@ -95,7 +107,8 @@ def inspect_function(fn: Callable[..., Any], name: str) -> Signature:
     schema.setdefault("properties", {})
     for field_name, info in model.model_fields.items():
         described.append((field_name, info.description, info.is_required()))
-    return Signature(model, schema, context_param, inspect.iscoroutinefunction(fn), tuple(described))
+    return Signature(model, schema, context_param, inspect.iscoroutinefunction(fn), tuple(described),
+                     frozenset(fields), open_ended)
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,16 +9,13 @@ from pydantic import ValidationError
 
 from bosun.app.content import is_content, is_mixed, to_content, to_text
 from bosun.app.context import Context
+from bosun.app.errors import ToolError, unexpected
 from bosun.app.inputs import InputRequired
 from bosun.app.invoke import invoke
 from bosun.app.signature import Output, describe_validation_error, inspect_function, output_for
 from bosun.protocol.errors import McpError
 
-log = logging.getLogger("bosun.tools")
-
-
-class ToolError(Exception):
-    """Raise from a tool to report a failure the model should see (an `isError` result)."""
+__all__ = ["Tool", "ToolError", "error_result"]
 
 
 def error_result(message: str) -> dict[str, Any]:
@@ -44,7 +40,7 @@ class Tool:
     """One registered tool; everything per-call is precomputed here."""
 
     __slots__ = ("name", "fn", "signature", "output", "definition", "mirrored_headers", "cache_ttl", "cache_tags",
-                 "invalidates", "scopes", "rate_limit")
+                 "invalidates", "scopes", "rate_limit", "strict_arguments")
 
     def __init__(
         self,
@@ -62,13 +58,18 @@ class Tool:
         invalidates: tuple[str, ...] | list[str] = (),
         scopes: tuple[str, ...] | list[str] = (),
         rate_limit: str | None = None,
+        strict_arguments: bool | None = None,
     ) -> None:
         """`cache_ttl` caches successful results for that many seconds, keyed on the arguments and the
         caller; `cache_tags` label those entries; `invalidates` drops every entry with those tags after
         this tool succeeds (a write tool invalidating the searches it affects).
 
         `scopes` are the OAuth scopes a caller needs to call this tool (and, by default, to see it in
-        `tools/list`); `rate_limit` ("10/minute") caps calls per caller, across replicas with Redis."""
+        `tools/list`); `rate_limit` ("10/minute") caps calls per caller, across replicas with Redis.
+
+        `strict_arguments=False` lets this tool ignore arguments it does not take (the server's
+        `BOSUN_STRICT_ARGUMENTS` decides otherwise; by default they are refused, naming them)."""
+        self.strict_arguments = strict_arguments
         self.scopes = frozenset(scopes)
         self.rate_limit = rate_limit
         self.cache_ttl = cache_ttl
@@ -98,12 +99,21 @@ class Tool:
         self.definition = definition
         self.mirrored_headers = mirrored_headers(definition["inputSchema"])
 
-    async def call(self, arguments: Any, ctx: Context | None) -> dict[str, Any]:
-        """Validate, run, and shape the result. Failures of the tool itself become `isError` results."""
+    async def call(self, arguments: Any, ctx: Context | None, details: bool = False, strict: bool = True) -> dict[str, Any]:
+        """Validate, run, and shape the result. Failures of the tool itself become `isError` results:
+        a `ToolError`'s message as given, anything else as a generic message (`details` adds its text).
+        `strict` (the server's default; the tool's own `strict_arguments` wins) refuses arguments the
+        function does not take, naming them."""
         if arguments is None:
             arguments = {}
         elif type(arguments) is not dict:
             return error_result(f"Invalid arguments for tool {self.name}: arguments must be an object")
+        if strict if self.strict_arguments is None else self.strict_arguments:
+            unknown = self.signature.unknown(arguments)
+            if unknown:
+                expected = ", ".join(name for name, _, _ in self.signature.parameters) or "none"
+                return error_result(f"Invalid arguments for tool {self.name}: unknown argument(s) "
+                                    f"{', '.join(map(repr, unknown))[:500]}; it takes: {expected}")
         try:
             validated = self.signature.model.model_validate(arguments)
         except ValidationError as exc:
@@ -115,17 +125,16 @@ class Tool:
         except ToolError as exc:
             return error_result(str(exc))
         except Exception as exc:
-            log.warning("tool %s raised %s", self.name, type(exc).__name__, exc_info=True)
-            return error_result(f"Error executing tool {self.name}: {exc}")
-        return self.shape(value)
+            return error_result(unexpected(f"Tool {self.name}", exc, details)[0])
+        try:
+            return self.shape(value)
+        except Exception as exc:  # a value its return type cannot hold, or content that cannot be encoded
+            return error_result(unexpected(f"Shaping the result of tool {self.name}", exc, details)[0])
 
     def shape(self, value: Any) -> dict[str, Any]:
         output = self.output
         if output is None or is_content(value) or is_mixed(value):
             return {"content": to_content(value)}
-        try:
-            structured = output.structured(value)
-        except Exception as exc:
-            return error_result(f"Tool {self.name} returned a value that does not match its return type: {exc}")
+        structured = output.structured(value)
         shown = structured["result"] if output.wrapped else structured
         return {"content": [{"type": "text", "text": to_text(shown)}], "structuredContent": structured}

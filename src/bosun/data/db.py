@@ -76,9 +76,26 @@ def _unreachable(exc: BaseException) -> bool:
     """Whether a failure means the database (or the connection to it) is gone, as opposed to a bad statement."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+    if isinstance(exc, OperationalError) and _sqlite_statement_error(exc):
+        return False
     if isinstance(exc, OSError | ConnectionError | InterfaceError | OperationalError):
         return True  # TimeoutError (a client-side deadline) is an OSError
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+_SQLITE_UNAVAILABLE = ("unable to open", "disk i/o", "locked", "readonly", "disk is full", "not a database")
+
+
+def _sqlite_statement_error(exc: BaseException) -> bool:
+    """SQLite reports a bad statement ("no such table", a syntax error) as an OperationalError too; only a
+    file it cannot open, read or lock means the database is unavailable."""
+    import sqlite3
+
+    original = getattr(exc, "orig", None)
+    if not isinstance(original, sqlite3.OperationalError):
+        return False
+    text = str(original).lower()
+    return not any(marker in text for marker in _SQLITE_UNAVAILABLE)
 
 
 def _default_command_timeout(statement_timeout_ms: int) -> float | None:

@@ -59,9 +59,13 @@ def invalid_params(message: str, data: Any = None, http_status: int = 200) -> Mc
     return McpError(INVALID_PARAMS, message, data, http_status=http_status)
 
 
-def internal_error() -> McpError:
-    """What the client sees of an unexpected failure: no traceback, no internals."""
-    return McpError(INTERNAL_ERROR, "Internal error", http_status=500)
+def internal_error(request_id: str | None = None) -> McpError:
+    """What the client sees of a failure nothing else caught: no traceback, no internals, and HTTP 200 like
+    any handler error (a 500 would read as a broken server to proxies and retry logic). The request id
+    matches the log line that has the traceback."""
+    if request_id is None:
+        return McpError(INTERNAL_ERROR, "Internal error")
+    return McpError(INTERNAL_ERROR, f"Internal error (request id {request_id})", {"requestId": request_id})
 
 
 def header_mismatch(message: str) -> McpError:

@@ -17,6 +17,7 @@ import orjson
 
 from bosun.app.handlers import Handlers
 from bosun.ops.logs import Throttled
+from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import LOG_LEVELS, Call
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
@@ -207,9 +208,10 @@ class LegacyEndpoint:
             return 503 if error.http_status == 503 else 200, orjson.dumps(error_message(request_id, error))
         except Exception:
             log.exception("unexpected error in %s", method)
+            failure = internal_error(request_id_var.get())
             if self.observer is not None:
-                self.observer.error(internal_error().code)
-            return 200, orjson.dumps(error_message(request_id, internal_error()))
+                self.observer.error(failure.code)
+            return 200, orjson.dumps(error_message(request_id, failure))
         finally:
             session.in_flight.pop(request_id, None)
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from bosun.app.handlers import Handlers
+from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_SUBSCRIPTION_ID, Call
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
@@ -94,7 +95,7 @@ class ModernEndpoint:
                 raise
         except Exception:
             log.exception("unexpected error in %s", method)
-            failure = internal_error()
+            failure = internal_error(request_id_var.get())
             if self.observer is not None:
                 self.observer.error(failure.code)
             await reply.finish(failure.http_status, error_bytes(request_id, failure))

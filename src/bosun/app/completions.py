@@ -1,0 +1,44 @@
+"""Completion handlers: the one signature they have, checked when they are registered.
+
+    @server.completion(prompt="review", argument="language")
+    def languages(value: str, arguments: dict[str, str]) -> list[str]:
+        return [name for name in LANGUAGES if name.startswith(value)]
+
+`value` is what the user has typed so far; `arguments` holds the values already given
+for the prompt's (or template's) other arguments. The function may be `async def` and
+returns the candidate strings, best first (at most 100 are sent). A function that cannot
+be called that way fails at import, naming itself, rather than at a user's first keystroke.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+SIGNATURE = "fn(value: str, arguments: dict[str, str]) -> list[str] (def or async def)"
+
+
+def check_completer(fn: Callable[..., Any], where: str) -> None:
+    """Raise TypeError unless `fn` can be called as `fn(value, arguments)`."""
+    if not callable(fn):
+        raise TypeError(f"completion handler for {where} must be a function: {SIGNATURE}")
+    name = getattr(fn, "__qualname__", repr(fn))
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # a builtin without introspectable parameters: trust it
+    try:
+        signature.bind("", {})
+    except TypeError as exc:
+        raise TypeError(f"completion handler {name} for {where} cannot be called with (value, arguments): {exc}; "
+                        f"expected {SIGNATURE}") from None
+    returns = signature.return_annotation
+    if isinstance(returns, str):
+        returns = returns.replace(" ", "")
+        refused = returns in ("str", "None", "int", "dict", "bool")
+    else:
+        refused = returns in (str, None, type(None), int, dict, bool)
+    if refused:
+        raise TypeError(f"completion handler {name} for {where} is annotated to return {returns}; "
+                        f"it must return a list of strings: {SIGNATURE}")
