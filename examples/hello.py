@@ -52,3 +52,7 @@ def greeting(name: str) -> str:
 def review(code: Annotated[str, "the code to review"]) -> str:
     """Ask for a code review."""
     return f"Please review this code:\n\n{code}"
+
+
+if __name__ == "__main__":
+    server.run()  # python examples/hello.py [--transport stdio] [--port 8000]

@@ -52,7 +52,8 @@ async def _scenario(url: str) -> dict[str, Any]:
         missing = await client.call_tool("delete_note", {"id": first["id"]})
         after = (await client.call_tool("search_notes", {"query": "rolling updates"})).structured_content
         return {"tools": tools, "first": first, "hits": hits, "tagged": tagged, "wrong_tag": wrong_tag, "odd": odd,
-                "updated": updated, "resource": resource, "prompt": prompt, "deleted": deleted, "gone": gone, "missing": missing, "after": after}
+                "updated": updated, "resource": resource, "prompt": prompt, "deleted": deleted, "gone": gone, "missing": missing,
+                "after": after}
 
 
 def test_knowledge_base_end_to_end(notes: Running) -> None:

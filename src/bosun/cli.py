@@ -1,9 +1,12 @@
 """The `bosun` command.
 
     bosun serve TARGET     serve a server (module:attr or path/to/file.py[:attr]) under uvicorn
+                           (--transport stdio: over stdin/stdout, for desktop clients)
+    bosun dev TARGET       serve for local development: restart on changes, no drain, error details
     bosun healthcheck      probe the local /health (for a container HEALTHCHECK without curl)
     bosun check [TARGET]   preflight: configuration, TLS trust store, the target's readiness checks
-    bosun config           print the effective configuration, secrets redacted, with each value's source
+    bosun config           print the effective configuration, secrets redacted, with each value's source;
+                           warn about BOSUN_* variables that set nothing
     bosun db upgrade|current|downgrade TARGET   run the server's migrations (safe from many pods at once)
     bosun apikey create NAME [--scopes S]      mint an API key: prints the key once, and the line for the keys file
     bosun apikey hash                           read a key on stdin, print its stored form
@@ -14,6 +17,7 @@ Exit codes: 0 fine; 1 a check or probe failed; 2 invalid configuration or target
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
@@ -60,7 +64,7 @@ def _settings(args: argparse.Namespace) -> Any:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bosun.config import ConfigError
+    from bosun.config import ConfigError, unknown_variables
     from bosun.loader import TargetError
     from bosun.ops.logs import configure_logging
     from bosun.ops.shutdown import WORKER_SIGNALS_ENV, DrainingMultiprocess, DrainingServer
@@ -71,7 +75,17 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"bosun: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "reload", False):
+        from bosun.run import develop
+
+        return develop(args.target, settings)
+    if (getattr(args, "transport", None) or settings.transport) == "stdio":
+        from bosun.run import serve_stdio
+
+        return serve_stdio(args.target, settings)
     configure_logging(settings.log_level, settings.log_format, settings.access_log)
+    if stray := unknown_variables():  # one line: a typo'd setting is otherwise silently ignored
+        logging.getLogger("bosun.config").warning("%s", "; ".join(stray))
     # Settings travel to workers through the environment they inherit.
     os.environ.update({ENV_TARGET: args.target, "BOSUN_HOST": settings.host, "BOSUN_PORT": str(settings.port),
                        "LOG_LEVEL": settings.log_level})
@@ -129,8 +143,10 @@ def check(args: argparse.Namespace) -> int:
 
 
 def show_config(args: argparse.Namespace) -> int:
-    from bosun.config import ConfigError, describe
+    from bosun.config import ConfigError, describe, unknown_variables
 
+    for warning in unknown_variables():
+        print(f"bosun: warning: {warning}", file=sys.stderr)
     try:
         settings = _settings(args)
     except ConfigError as exc:
@@ -188,8 +204,20 @@ def apikey(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bosun-mcp")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        from bosun import __version__
+
+        return __version__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bosun", description="A production runtime for MCP servers.")
+    parser.add_argument("--version", action="version", version=f"bosun {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve an MCP server over Streamable HTTP")
     run.add_argument("target", help="module:attr or path/to/file.py[:attr] naming a bosun.Server or an ASGI app")
@@ -199,6 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--log-level", type=str.upper, choices=["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"],
                      help="LOG_LEVEL, default INFO")
     run.add_argument("--access-log", action="store_true", help="log one line per request (off by default)")
+    run.add_argument("--transport", choices=["http", "stdio"],
+                     help="http (Streamable HTTP, the default) or stdio (for desktop clients); BOSUN_TRANSPORT")
+    run.add_argument("--reload", action="store_true", help="as `bosun dev`: restart on file changes, no drain")
+    dev = commands.add_parser("dev", help="serve for local development: restart on file changes, no drain, error details")
+    dev.add_argument("target", help="module:attr or path/to/file.py[:attr] naming a bosun.Server or an ASGI app")
+    dev.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, help="port (default 8000)")
+    dev.add_argument("--log-level", type=str.upper, choices=["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"])
     probe = commands.add_parser("healthcheck", help="exit 0 if the local liveness probe answers 200, else 1")
     probe.add_argument("--host", default="127.0.0.1")
     probe.add_argument("--port", type=int)
@@ -216,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("name", nargs="?", help="the key's name (create): who holds it, as the audit trail will show")
     keys.add_argument("--scopes", help="space- or comma-separated scopes the key grants")
     args = parser.parse_args(argv)
-    handlers = {"serve": serve, "healthcheck": healthcheck, "check": check, "config": show_config, "db": database,
+    if args.command == "dev":
+        args.reload = True
+    handlers = {"serve": serve, "dev": serve, "healthcheck": healthcheck, "check": check, "config": show_config, "db": database,
                 "apikey": apikey}
     return handlers[args.command](args)
 

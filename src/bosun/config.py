@@ -9,10 +9,12 @@ message names the variable and the form it expects; the CLI exits 2 on it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -22,6 +24,11 @@ from bosun.security.options import ASYMMETRIC_ALGORITHMS, RateLimit, SecurityCon
 from bosun.transport.options import ConnectionLimits, HttpOptions, is_loopback
 
 DEFAULT_SECRETS_DIR = "/run/secrets/bosun"
+# `BOSUN_*` variables that are not settings: the secrets directory, what `bosun serve` hands its
+# workers (cli.ENV_TARGET, ops.shutdown.WORKER_SIGNALS_ENV) and what scripts/ read; `BOSUN_TEST_*` is
+# the tests'. Any other `BOSUN_*` variable is a typo or a stale setting, and is warned about.
+OTHER_VARIABLES = frozenset({"BOSUN_SECRETS_DIR", "BOSUN_TARGET", "BOSUN_DRAIN_SIGNALS", "BOSUN_EXAMPLE"})
+OTHER_PREFIXES = ("BOSUN_TEST_",)
 _PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
 CommaList = Annotated[list[str], NoDecode]
 
@@ -30,8 +37,13 @@ class ConfigError(ValueError):
     pass
 
 
+def secrets_path() -> str:
+    """The secrets directory named by BOSUN_SECRETS_DIR (environment, then `.env`), whether or not it exists."""
+    return os.environ.get("BOSUN_SECRETS_DIR") or _read_dotenv(Path(".env")).get("BOSUN_SECRETS_DIR") or DEFAULT_SECRETS_DIR
+
+
 def _secrets_dir() -> str | None:
-    path = os.environ.get("BOSUN_SECRETS_DIR", DEFAULT_SECRETS_DIR)
+    path = secrets_path()
     return path if os.path.isdir(path) else None
 
 
@@ -265,14 +277,49 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 
+def variable_names() -> set[str]:
+    """Every variable that sets a setting (each alias of those that have several)."""
+    names: set[str] = set()
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(choice for choice in alias.choices if isinstance(choice, str))
+        else:
+            names.add(f"BOSUN_{field.upper()}")
+    return names
+
+
+def unknown_variables(names: Iterable[str] | None = None) -> list[str]:
+    """A warning for each `BOSUN_*` variable (environment and `.env`) that sets nothing: otherwise a typo is silent."""
+    if names is None:
+        names = [*os.environ, *_read_dotenv(Path(".env"))]
+    known = sorted(variable_names() | OTHER_VARIABLES)
+    suffixes = {name.removeprefix("BOSUN_"): name for name in known if name.startswith("BOSUN_")}
+    warnings = []
+    for name in sorted(set(names)):
+        upper = name.upper()  # settings are read case-insensitively
+        if not upper.startswith("BOSUN_") or upper in known or upper.startswith(OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper.removeprefix("BOSUN_"), list(suffixes), n=1)  # "BOSUN_" matches all
+        hint = f" (did you mean {suffixes[close[0]]}?)" if close else ""
+        warnings.append(f"{name} is not a Bosun setting and is ignored{hint}")
+    return warnings
+
+
 def describe(settings: Settings) -> list[tuple[str, str, str]]:
-    """(variable, effective value with secrets redacted, where it came from) for `bosun config`."""
+    """(variable, effective value with secrets redacted, where it came from) for `bosun config`.
+
+    A secret shows only whether it is set. The first row is the secrets directory, and whether it exists.
+    """
     dotenv = _read_dotenv(Path(".env"))
     secrets = _secrets_dir()
-    rows = []
+    where = next((source for source, values in (("environment", os.environ), (".env", dotenv))
+                  if values.get("BOSUN_SECRETS_DIR")), "default")
+    found = "exists" if secrets else "missing: no secret files read"
+    rows = [("BOSUN_SECRETS_DIR", f"{secrets_path()} ({found})", where)]
     for field in Settings.model_fields:
         value = getattr(settings, field)
-        shown = _redact(value)
+        shown = _secret_state(value) if _is_secret(field) else _shown(value)
         name = env_name(field)
         names = [name, f"BOSUN_{field.upper()}"]
         if any(candidate in os.environ for candidate in names):
@@ -287,21 +334,27 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _redact(value: Any) -> str:
-    if isinstance(value, SecretStr):
-        return "**********"
+def _is_secret(field: str) -> bool:
+    annotation = Settings.model_fields[field].annotation
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
+def _secret_state(value: SecretStr | list[SecretStr]) -> str:
+    """Whether a secret is set, and nothing else about it (not even its length)."""
+    filled = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return "<set, secret>" if filled else "<unset>"
+
+
+def _shown(value: Any) -> str:
     if isinstance(value, list):
-        return ",".join(_redact(item) for item in value)
+        return ",".join(str(item) for item in value)
     return "" if value is None else str(value)
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
+    """The `.env` file as pydantic-settings reads it (quotes, `export`, comments)."""
+    from dotenv import dotenv_values
+
     if not path.is_file():
         return {}
-    values = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip().removeprefix("export ").strip()] = value.strip()
-    return values
+    return {key: value or "" for key, value in dotenv_values(path).items()}

@@ -1,4 +1,7 @@
-"""Find the user's server from a target string: `package.module:attr` or `path/to/file.py[:attr]`."""
+"""Find the user's server from a target string: `package.module:attr` or `path/to/file.py[:attr]`.
+
+Without `:attr`, the module's `server`, `mcp` or `app`, else its only `bosun.Server`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,18 @@ class TargetError(ValueError):
     pass
 
 
+_preset: dict[str, Any] = {}
+
+
+def preset(target: str, value: Any) -> None:
+    """Answer `target` with `value` in this process: `Server.run()` serves the object its script already built,
+    rather than importing the script a second time (worker processes still import it by its path)."""
+    _preset[target] = value
+
+
 def load_target(target: str) -> Any:
+    if target in _preset:
+        return _preset[target]
     module_part, _, attr = target.partition(":")
     if module_part.endswith(".py") or "/" in module_part:
         path = Path(module_part).resolve()
@@ -39,4 +53,20 @@ def load_target(target: str) -> Any:
     for name in names:
         if hasattr(module, name):
             return getattr(module, name)
-    raise TargetError(f"{module_part} has no attribute {' or '.join(names)}")
+    if attr:
+        raise TargetError(f"{module_part} has no attribute {attr}")
+    return _only_server(module, module_part)
+
+
+def _only_server(module: Any, module_part: str) -> Any:
+    """Without a `server`, `mcp` or `app`: the module's one `bosun.Server`, whatever its name; several are an error."""
+    from bosun.server import Server
+
+    found = [name for name, value in vars(module).items() if isinstance(value, Server) and not name.startswith("_")]
+    if len(found) == 1:
+        return getattr(module, found[0])
+    if found:
+        raise TargetError(f"{module_part} holds several servers ({', '.join(found)}) and none is called "
+                          f"{' or '.join(_DEFAULT_ATTRS)}: name one, as {' or '.join(f'{module_part}:{name}' for name in found)}")
+    raise TargetError(f"{module_part} has no attribute {' or '.join(_DEFAULT_ATTRS)} (and holds no bosun.Server): "
+                      f"name the object to serve, as {module_part}:attr")

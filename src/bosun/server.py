@@ -14,9 +14,10 @@ Registration does all the reflection (schemas, validators, serializers) once;
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar, overload
+from typing import Any, BinaryIO, TypeVar, overload
 
 from bosun.app.completions import check_completer
 from bosun.app.handlers import CachePolicy, Handlers
@@ -250,14 +251,55 @@ class Server:
             capabilities["completions"] = {}
         return capabilities
 
+    def _handlers(self, settings: Settings, state_keys: list[bytes] | None = None, observer: Any = None,
+                  tracing: Any = None, auditor: Any = None, hide_unauthorized: bool = False) -> Handlers:
+        """What every transport serves: the registry's methods over the data layer (`server.state`)."""
+        self._check_completion_targets()
+        sealer = StateSealer(state_keys if state_keys is not None else settings.sealing_keys())
+        self.state = build_state(settings, self.name, self.uses_database)  # start-up hooks use server.state.database
+        if settings.migrate_on_start and self.migrations is not None:
+            self.on_startup.insert(0, _migrator(self.migrations, settings.database_url_or_default()))
+        cache = replace(self.cache, list_scope="private") if hide_unauthorized else self.cache  # lists differ per caller
+        return Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions, cache, self.page_size,
+                        observer, tracing, self.state, auditor=auditor, hide_unauthorized=hide_unauthorized,
+                        error_details=settings.error_details, strict_arguments=settings.strict_arguments)
+
+    async def serve_stdio(self, settings: Settings | None = None, source: BinaryIO | None = None,
+                          output: BinaryIO | None = None) -> None:
+        """Serve one client over stdin/stdout until end of input (see bosun/transport/stdio.py).
+
+        With no `output`, stdout is claimed for protocol messages and everything else printed goes to stderr.
+        """
+        from bosun.transport.stdio import StdioEndpoint, claim_stdout, serve
+
+        settings = settings or load_settings()
+        handlers = self._handlers(settings)
+        endpoint = StdioEndpoint(handlers, self.hub, output if output is not None else claim_stdout(),
+                                 settings.max_body_bytes, settings.client_request_timeout)
+
+        async def warm_up() -> None:
+            for hook in self.warmups:
+                await hook()
+
+        await serve(endpoint, source if source is not None else sys.stdin.buffer, [*self.on_startup, warm_up],
+                    [*self.on_shutdown, self.state.close], settings.graceful_timeout)
+
+    def run(self, transport: str | None = None, *, host: str | None = None, port: int | None = None) -> None:
+        """Serve from a script's `if __name__ == "__main__":`, as `bosun serve` would.
+
+        The transport is `transport`, else `--transport stdio|http` on the command line, else
+        BOSUN_TRANSPORT (default http); `--host` and `--port` work as for `bosun serve`.
+        """
+        from bosun.run import run_server
+
+        run_server(self, transport, host, port)
+
     def asgi_app(self, options: HttpOptions | None = None, *, settings: Settings | None = None,
                  store: SessionStore | None = None, state_keys: list[bytes] | None = None,
                  routes: dict[str, ASGIApp] | None = None) -> ASGIApp:
         """Build the ASGI app: the MCP endpoint, probes and metrics. Unset settings come from the environment."""
         settings = settings or load_settings()
-        self._check_completion_targets()
         options = options or settings.http_options()
-        sealer = StateSealer(state_keys if state_keys is not None else settings.sealing_keys())
         observer = None
         if settings.metrics_enabled:
             from bosun.ops.metrics import metrics
@@ -274,18 +316,11 @@ class Server:
         redis_url = settings.redis_url.get_secret_value()
         gate = build_gate(security, self.registry, observer, redis_url, f"bosun:{self.name}")
         self.gate = gate
-        state = build_state(settings, self.name, self.uses_database)
-        self.state = state  # what start-up hooks use: server.state.database, server.state.cache
         filtered = gate.enabled and security.hide_unauthorized
-        cache = replace(self.cache, list_scope="private") if filtered else self.cache  # lists differ per caller
-        handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions,
-                            cache, self.page_size, observer, tracing, state,
-                            auditor=gate.audit if gate.audit.calls else None, hide_unauthorized=filtered,
-                            error_details=settings.error_details, strict_arguments=settings.strict_arguments)
+        handlers = self._handlers(settings, state_keys, observer, tracing, gate.audit if gate.audit.calls else None, filtered)
+        state = self.state
         checks = [*data_checks(state, self.migrations, settings), *self.checks]
         self.ready_checks = checks
-        if settings.migrate_on_start and self.migrations is not None:
-            self.on_startup.insert(0, _migrator(self.migrations, settings.database_url_or_default()))
         if observer is not None:
             register_data_metrics(state)
         health = Health(checks, settings.readiness_interval, settings.readiness_timeout,

@@ -115,19 +115,26 @@ async def _migrate(url: str) -> None:
 
 
 def command(action: str, migrations: str, url: str, revision: str | None = None) -> str:
-    """Run an Alembic command; returns what to print."""
-    import io
-
+    """Run an Alembic command; returns what to print, ending with the revision the database is now at."""
     from alembic import command as alembic
 
     config = alembic_config(migrations, url)
     if action == "upgrade":
         alembic.upgrade(config, revision or "head")
-        return f"database upgraded to {revision or 'head'} ({head_revision(migrations)})"
+        return f"database upgraded to {revision or 'head'}: now at {_current(config)}"
     if action == "downgrade":
         alembic.downgrade(config, revision or "-1")
-        return f"database downgraded to {revision or '-1'}"
+        return f"database downgraded to {revision or '-1'}: now at {_current(config)}"
+    return _current(config)
+
+
+def _current(config: Any) -> str:
+    """The database's revision as Alembic shows it (`0002 (head)`), or `base` when none is applied."""
+    import io
+
+    from alembic import command as alembic
+
     buffer = io.StringIO()
     config.stdout = buffer
     alembic.current(config)
-    return buffer.getvalue().strip() or "no revision (empty database)"
+    return buffer.getvalue().strip() or "base (no revision applied)"

@@ -2,6 +2,12 @@
 
 The trust store check exists because an image without CA certificates does not
 fail at start-up: every outbound TLS call fails, often silently, for hours.
+
+Each line is `ok` (it passed), `WARN` (a non-critical readiness check failed, so the
+server would serve, as /ready would stay 200; or a `BOSUN_*` variable sets nothing) or
+`FAIL`; nothing that failed is ever `ok`.
+Exit code 0 without a FAIL, 1 with one, 2 when the configuration is invalid (as
+`bosun serve` would exit).
 """
 
 from __future__ import annotations
@@ -9,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-from bosun.config import Settings
+from bosun.config import Settings, unknown_variables
+
+Line = tuple[str, str, str]  # (ok | WARN | FAIL | skip, what, detail)
 
 
 def trust_store() -> tuple[bool, str]:
@@ -48,24 +56,28 @@ def authentication(settings: Settings) -> tuple[bool, str, str]:
     return True, "authentication", f"{', '.join(kinds)}; resource {options.resource or '-'}"
 
 
-async def _dependencies(target: str, settings: Settings) -> list[tuple[bool, str, str]]:
+async def _dependencies(target: str, settings: Settings) -> list[Line]:
     from bosun.loader import load_target
     from bosun.server import Server
 
     server = load_target(target)
     if not isinstance(server, Server):
-        return [(True, "dependencies", f"{target} is not a bosun.Server; no readiness checks to run")]
+        return [("ok", "dependencies", f"{target} is not a bosun.Server; no readiness checks to run")]
     server.asgi_app(settings=settings)  # builds the database, cache and the full list of readiness checks
     results = []
     for hook in server.on_startup:
         await hook()
     for check in server.ready_checks:
+        timeout = check.timeout or settings.readiness_timeout
         try:
-            value = await asyncio.wait_for(check.fn(), check.timeout or 5.0)
-            ok, detail = value is not False, "ok" if value is not False else "returned False"
+            passed = await asyncio.wait_for(check.fn(), timeout) is not False
+            detail = "ok" if passed else "returned False"
+        except TimeoutError:
+            passed, detail = False, f"no answer within {timeout:g}s"
         except Exception as exc:
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
-        results.append((ok or not check.critical, f"dependency {check.name}", detail if ok else f"{detail}"))
+            passed, detail = False, f"{type(exc).__name__}: {exc}"
+        status = "ok" if passed else "FAIL" if check.critical else "WARN"
+        results.append((status, f"dependency {check.name}", detail if passed or check.critical else f"{detail} (not critical)"))
     for hook in server.on_shutdown:
         await hook()
     await server.state.close()
@@ -73,15 +85,23 @@ async def _dependencies(target: str, settings: Settings) -> list[tuple[bool, str
 
 
 def run_preflight(settings: Settings, target: str | None) -> int:
-    lines: list[tuple[bool, str, str]] = [(True, "configuration", f"valid ({settings.environment})")]
-    lines.append(authentication(settings))
+    valid, what, detail = authentication(settings)  # configuration too: `bosun serve` would refuse it (exit 2)
+    lines: list[Line] = [("ok", "configuration", f"valid ({settings.environment})") if valid
+                         else ("FAIL", "configuration", detail)]
+    lines.extend(("WARN", "configuration", warning) for warning in unknown_variables())
+    if valid:
+        lines.append(("ok", what, detail))
     ok, detail = trust_store()
-    lines.append((ok, "tls trust store", detail))
-    if target:
+    lines.append(("ok" if ok else "FAIL", "tls trust store", detail))
+    if target and not valid:
+        lines.append(("skip", "target", "not loaded: the configuration is invalid"))
+    elif target:
         try:
             lines.extend(asyncio.run(_dependencies(target, settings)))
         except Exception as exc:
-            lines.append((False, "target", f"{type(exc).__name__}: {exc}"))
-    for ok, name, detail in lines:
-        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
-    return 0 if all(ok for ok, _, _ in lines) else 1
+            lines.append(("FAIL", "target", f"{type(exc).__name__}: {exc}"))
+    for status, name, detail in lines:
+        print(f"{status:<4} {name}: {detail}")
+    if not valid:
+        return 2
+    return 1 if any(status == "FAIL" for status, _, _ in lines) else 0

@@ -102,3 +102,17 @@ def validate_param_headers(headers: Headers, mirrored: tuple[tuple[str, tuple[st
             raise header_mismatch(f"Mcp-Param-{header} header value does not match body value")
 
 
+
+
+def validate_meta(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """stdio's 2026-07-28 checks: everything travels in `_meta`, with no header layer to compare against."""
+    meta = params.get("_meta")
+    if type(meta) is not dict or META_PROTOCOL_VERSION not in meta:
+        raise invalid_params(f"Missing required _meta field {META_PROTOCOL_VERSION}")
+    version = meta[META_PROTOCOL_VERSION]
+    if type(version) is not str or not is_modern(version):
+        raise unsupported_version(version, list(ALL_VERSIONS))
+    capabilities = meta.get(META_CLIENT_CAPABILITIES)
+    if type(capabilities) is not dict:
+        raise invalid_params(f"Missing required _meta field {META_CLIENT_CAPABILITIES}")
+    return version, capabilities

@@ -34,3 +34,16 @@ export async function main(connect) {
     process.exit(1);
   }
 }
+
+// For the stdio clients: `node stdio_vN.mjs COMMAND ARGS...`, the server's working directory in SERVER_CWD.
+export async function stdioMain(connect) {
+  const [command, ...args] = process.argv.slice(2);
+  try {
+    const result = await connect(command, args, process.env.SERVER_CWD);
+    process.stdout.write(JSON.stringify(result) + '\n');
+    process.exit(0);
+  } catch (error) {
+    process.stderr.write(String(error?.stack ?? error) + '\n');
+    process.exit(1);
+  }
+}
