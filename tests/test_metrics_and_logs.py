@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 
@@ -90,6 +92,30 @@ def test_metrics_add_up_across_workers() -> None:
             found = samples(http.get(running.base + "/metrics").text)
         assert total(found, "mcp_requests_total", method="tools/call") == 30
         assert total(found, "mcp_tool_calls_total", tool="echo") == 30
+    finally:
+        stop_server(running)
+
+
+def test_readiness_across_workers_is_one_series_per_live_worker() -> None:
+    """The supervisor serves nothing and must not show up as a not-ready `mcp_ready 0`; a killed worker's series goes
+    with it when uvicorn replaces it."""
+    running = start_server("tests/servers/ops_server.py", args=["--workers", "2"])
+    try:
+        with httpx.Client(timeout=5) as http:
+            def ready() -> dict[str, float]:
+                text = http.get(running.base + "/metrics").text
+                return {dict(items)["pid"]: value for (name, items), value in samples(text).items() if name == "mcp_ready"}
+
+            deadline = time.monotonic() + 20
+            while len(ready()) != 2 or set(ready().values()) != {1.0}:
+                assert time.monotonic() < deadline, ready()
+                time.sleep(0.2)
+            victim = next(iter(ready()))
+            os.kill(int(victim), signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            while victim in ready() or len(ready()) != 2 or set(ready().values()) != {1.0}:
+                assert time.monotonic() < deadline, ready()
+                time.sleep(0.2)
     finally:
         stop_server(running)
 

@@ -96,6 +96,10 @@ def serve(args: argparse.Namespace) -> int:
     except (ConfigError, TargetError) as exc:
         print(f"bosun: {exc}", file=sys.stderr)
         return 2
+    if settings.workers > 1 and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # serves nothing: no `mcp_ready 0` of its own
     if settings.metrics_enabled and settings.metrics_port is not None:
         from bosun.ops.metrics import start_ops_server
 

@@ -169,3 +169,14 @@ class DrainingMultiprocess(Multiprocess):
         timer.start()
 
     handle_int = handle_term
+
+    def keep_subprocess_alive(self) -> None:
+        """uvicorn replaces a worker that died; its last metric values (a `mcp_ready 1`) must not outlive it."""
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            for pid in before - {process.pid for process in self.processes}:
+                if pid is not None:
+                    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
