@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any, BinaryIO, TypeVar, overload
 
-from bosun.app.completions import check_completer
+from bosun.app.completions import check_completer, check_targets
 from bosun.app.handlers import CachePolicy, Handlers
 from bosun.app.prompts import Prompt
 from bosun.app.registry import Registry
@@ -28,6 +29,7 @@ from bosun.app.tools import Tool
 from bosun.config import Settings, load_settings
 from bosun.data.checks import data_checks, register_data_metrics
 from bosun.data.state import build_state
+from bosun.embed import run_hooks, well_known
 from bosun.ops import shutdown
 from bosun.ops.health import Check, CheckFn, Health
 from bosun.ops.requestid import RequestIdMiddleware
@@ -93,6 +95,10 @@ class Server:
         self.on_shutdown: list[Hook] = []
         self.checks: list[Check] = []
         self.warmups: list[Hook] = []
+        self.http_routes: dict[str, ASGIApp] = {}
+        self.middleware: list[Callable[[ASGIApp], ASGIApp]] = []
+        self.app: McpApp | None = None  # built by asgi_app()
+        self.well_known_routes: dict[str, ASGIApp] = {}
 
     # Registration.
     @overload
@@ -177,22 +183,6 @@ class Server:
 
         return register
 
-    def _check_completion_targets(self) -> None:
-        """Every completer names a registered prompt argument or template variable (a typo would never be called)."""
-        registry = self.registry
-        for kind, target, argument in registry.completers:
-            if kind == "ref/prompt":
-                prompt = registry.prompts.get(target)
-                known = [name for name, _, _ in prompt.signature.parameters] if prompt is not None else None
-            else:
-                template = next((t for t in registry.templates if t.uri_template == target), None)
-                known = list(template.variables) if template is not None else None
-            if known is None:
-                raise ValueError(f"a completion handler is registered for {kind[4:]} {target!r}, which is not registered")
-            if argument not in known:
-                raise ValueError(f"a completion handler is registered for argument {argument!r} of {kind[4:]} {target!r}, "
-                                 f"which takes: {', '.join(known) or 'no arguments'}")
-
     # Operations.
     def readiness_check(self, name: str | None = None, *, critical: bool = True,
                         timeout: float | None = None) -> Callable[[CheckFn], CheckFn]:
@@ -224,6 +214,42 @@ class Server:
         self.on_shutdown.append(fn)
         return fn
 
+    # Custom HTTP and embedding (bosun/embed.py).
+    def add_route(self, path: str, app: ASGIApp) -> None:
+        """Serve any ASGI app at `path` beside the MCP endpoint and the probes (a version page, a webhook);
+        it answers every method, and authentication is its own business."""
+        if not path.startswith("/"):
+            raise ValueError(f"a route's path starts with '/': {path!r}")
+        self.http_routes[path] = app
+
+    def route(self, path: str) -> Callable[[ASGIApp], ASGIApp]:
+        """`add_route` as a decorator on an `async def app(scope, receive, send)`."""
+
+        def register(app: ASGIApp) -> ASGIApp:
+            self.add_route(path, app)
+            return app
+
+        return register
+
+    def add_middleware(self, middleware: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Wrap the whole app: `middleware(app)` returns the wrapped ASGI app, as any ASGI middleware class does
+        (`functools.partial(CORSMiddleware, allow_origins=[...])`). The last added is outermost; the request id
+        is set before any of them runs, so their log lines carry it."""
+        self.middleware.append(middleware)
+
+    def lifespan(self, host: Any = None) -> AbstractAsyncContextManager[None]:
+        """For a host app that mounts `asgi_app()`: `Starlette(..., lifespan=server.lifespan)` runs this server's
+        start-up and shutdown hooks, which a mount never receives; nest it in a lifespan of the host's own."""
+        if self.app is None:
+            raise RuntimeError("call server.asgi_app() before the host app starts")
+        return run_hooks(self.app)
+
+    def well_known_app(self) -> ASGIApp:
+        """The `/.well-known/` documents (OAuth protected-resource metadata) for a host app to mount at its root."""
+        if self.app is None:
+            raise RuntimeError("call server.asgi_app() first")
+        return well_known(self.well_known_routes)
+
     # Change notifications.
     def notify_tools_changed(self) -> None:
         self.hub.publish("tools")
@@ -254,7 +280,7 @@ class Server:
     def _handlers(self, settings: Settings, state_keys: list[bytes] | None = None, observer: Any = None,
                   tracing: Any = None, auditor: Any = None, hide_unauthorized: bool = False) -> Handlers:
         """What every transport serves: the registry's methods over the data layer (`server.state`)."""
-        self._check_completion_targets()
+        check_targets(self.registry)
         sealer = StateSealer(state_keys if state_keys is not None else settings.sealing_keys())
         self.state = build_state(settings, self.name, self.uses_database)  # start-up hooks use server.state.database
         if settings.migrate_on_start and self.migrations is not None:
@@ -345,7 +371,8 @@ class Server:
             from bosun.transport.events_redis import RedisEventStore
 
             events = RedisEventStore(redis_url, f"bosun:{self.name}")  # a 2025 client resumes its stream on any replica
-        app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **(routes or {})},
+        self.well_known_routes = {path: route for path, route in ops_routes.items() if path.startswith("/.well-known/")}
+        app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **self.http_routes, **(routes or {})},
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
                      on_shutdown=[health.stop, *self.on_shutdown, state.close],
                      observer=observer, tracing=tracing, gate=gate, open_on_purpose=security.open_on_purpose,
@@ -368,4 +395,8 @@ class Server:
         if saturation is not None:
             health.add_live_check("sessions", saturation)
         shutdown.on_drain(health.begin_drain, app.close_streams)
-        return RequestIdMiddleware(app)
+        self.app = app
+        wrapped: ASGIApp = app
+        for middleware in self.middleware:
+            wrapped = middleware(wrapped)
+        return RequestIdMiddleware(wrapped)

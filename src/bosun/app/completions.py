@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bosun.app.registry import Registry
 
 SIGNATURE = "fn(value: str, arguments: dict[str, str]) -> list[str] (def or async def)"
 
@@ -42,3 +45,19 @@ def check_completer(fn: Callable[..., Any], where: str) -> None:
     if refused:
         raise TypeError(f"completion handler {name} for {where} is annotated to return {returns}; "
                         f"it must return a list of strings: {SIGNATURE}")
+
+
+def check_targets(registry: Registry) -> None:
+    """Every completer names a registered prompt argument or template variable (a typo would never be called)."""
+    for kind, target, argument in registry.completers:
+        if kind == "ref/prompt":
+            prompt = registry.prompts.get(target)
+            known = [name for name, _, _ in prompt.signature.parameters] if prompt is not None else None
+        else:
+            template = next((t for t in registry.templates if t.uri_template == target), None)
+            known = list(template.variables) if template is not None else None
+        if known is None:
+            raise ValueError(f"a completion handler is registered for {kind[4:]} {target!r}, which is not registered")
+        if argument not in known:
+            raise ValueError(f"a completion handler is registered for argument {argument!r} of {kind[4:]} {target!r}, "
+                             f"which takes: {', '.join(known) or 'no arguments'}")

@@ -113,6 +113,9 @@ class McpApp:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
+            root = scope.get("root_path")
+            if root and path.startswith(root):  # mounted under a prefix, or behind a proxy's --root-path
+                path = path[len(root):] or "/"
             if path == self.path or path == self.path + "/":
                 await self.endpoint(scope, receive, send)
                 return
@@ -120,7 +123,7 @@ class McpApp:
             if route is not None:
                 await route(scope, receive, send)
                 return
-            await reject(send, 404, f"Not Found: the MCP endpoint is {self.path}")
+            await reject(send, 404, f"Not Found: the MCP endpoint is {root or ''}{self.path}")
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 
@@ -254,23 +257,34 @@ class McpApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    for hook in self.on_startup:
-                        await hook()
-                    if self.gate is not None:
-                        await self.gate.start()
-                    self._sweeper = asyncio.create_task(self._sweep())
+                    await self.startup()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.close()
-                for hook in self.on_shutdown:
-                    with contextlib.suppress(Exception):
-                        await hook()
+                await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def startup(self) -> None:
+        """The start-up hooks, then the security layer and the session sweeper (a host app's lifespan calls this
+        when the app is mounted, since a mount receives no lifespan events of its own)."""
+        for hook in self.on_startup:
+            await hook()
+        if self.gate is not None:
+            await self.gate.start()
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def shutdown(self) -> None:
+        """Close streams and sessions, then run the shutdown hooks; a failing hook does not stop the others."""
+        await self.close()
+        for hook in self.on_shutdown:
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
 
     def close_streams(self) -> None:
         """End long-lived streams properly (a listen stream gets its closing response)."""
