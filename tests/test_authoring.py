@@ -140,3 +140,14 @@ def test_wrapped_output_schema_keeps_its_definitions_resolvable() -> None:
     schema = Tool(items).definition["outputSchema"]
     assert schema["properties"]["result"]["items"] == {"$ref": "#/$defs/Item"} and "Item" in schema["$defs"]
     Draft202012Validator(schema).validate({"result": [{"name": "a"}]})
+
+
+def test_unknown_arguments_follow_the_advertised_schema() -> None:
+    def pick(a: int) -> int:
+        return a
+
+    assert "unknown argument(s) 'b'" in call(Tool(pick), {"a": 1, "b": 2})["content"][0]["text"]
+    open_schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    assert call(Tool(pick, input_schema=open_schema), {"a": 1, "b": 2})["structuredContent"] == {"result": 1}
+    closed = {**open_schema, "additionalProperties": False}
+    assert call(Tool(pick, input_schema=closed), {"a": 1, "b": 2})["isError"] is True

@@ -135,6 +135,8 @@ def test_bad_lines_are_answered_and_the_stream_goes_on() -> None:
     raw.send(b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"text": "' + b"x" * 10_000 + b'"}}')
     too_large = raw.receive()["error"]
     assert too_large["code"] == -32600 and "BOSUN_MAX_BODY_BYTES" in too_large["message"]
+    raw.send({"jsonrpc": "2.0", "id": 20, "method": "ping"})  # a ping is answered at any time
+    assert raw.receive() == {"jsonrpc": "2.0", "id": 20, "result": {}}
     raw.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})  # neither initialize nor _meta: told what to send
     told = raw.receive()["error"]
     assert told["code"] == -32600 and "send initialize first" in told["message"] and "2026-07-28" in told["message"]

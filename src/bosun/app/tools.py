@@ -68,7 +68,10 @@ class Tool:
         `tools/list`); `rate_limit` ("10/minute") caps calls per caller, across replicas with Redis.
 
         `strict_arguments=False` lets this tool ignore arguments it does not take (the server's
-        `BOSUN_STRICT_ARGUMENTS` decides otherwise; by default they are refused, naming them)."""
+        `BOSUN_STRICT_ARGUMENTS` decides otherwise; by default they are refused, naming them). An explicit
+        `input_schema` that does not say `"additionalProperties": false` allows them, as it tells clients."""
+        if strict_arguments is None and input_schema is not None and input_schema.get("additionalProperties", True) is not False:
+            strict_arguments = False  # the schema the client sees allows other properties: do not refuse them
         self.strict_arguments = strict_arguments
         self.scopes = frozenset(scopes)
         self.rate_limit = rate_limit

@@ -196,6 +196,8 @@ class StdioEndpoint:
             if type(meta) is dict and META_PROTOCOL_VERSION in meta:
                 return await self._modern(request_id, method, params, meta)
             if self.session is None:
+                if method == "ping":
+                    return result_bytes(request_id, {})  # answered at any time, as the lifecycle allows
                 raise McpError(INVALID_REQUEST, f"No protocol version for {method}: {_NO_ERA}")
             handler = self.legacy_table.get(method)
             if handler is None:
