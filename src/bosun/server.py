@@ -109,7 +109,8 @@ class Server:
     def tool(self, fn: Any = None, /, *, name: str | None = None, **options: Any) -> Any:
         """Register a tool. Options: title, description, annotations, structured_output, icons, meta,
         input_schema, cache_ttl, cache_tags, invalidates, scopes (OAuth scopes needed to call it),
-        rate_limit ("10/minute" per caller), strict_arguments (False: ignore unknown arguments)."""
+        rate_limit ("10/minute" per caller), strict_arguments (False: ignore unknown arguments),
+        inline (a plain `def` on the event loop: True on your word that it never blocks; False never)."""
         if fn is not None:
             self.add_tool(fn, name=name, **options)
             return fn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -97,6 +98,13 @@ async def nap(seconds: float) -> str:
     """Take a while (for cancellation tests)."""
     await asyncio.sleep(seconds)
     return f"slept {seconds}"
+
+
+@server.tool()
+def block(seconds: float) -> str:
+    """Block its thread (a plain `def` doing slow I/O): must not hold up anything else."""
+    time.sleep(seconds)
+    return f"blocked {seconds}"
 
 
 @server.tool()

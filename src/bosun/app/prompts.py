@@ -41,12 +41,12 @@ class Prompt:
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
                  description: str | None = None, icons: list[dict[str, Any]] | None = None,
-                 scopes: tuple[str, ...] | list[str] = ()) -> None:
+                 scopes: tuple[str, ...] | list[str] = (), inline: bool | None = None) -> None:
         self.scopes = frozenset(scopes)
         """OAuth scopes a caller needs to get (or complete) this prompt, on top of the server's own."""
         self.name = name or fn.__name__
         self.fn = fn
-        self.signature = inspect_function(fn, self.name)
+        self.signature = inspect_function(fn, self.name, inline)
         definition: dict[str, Any] = {"name": self.name}
         if title:
             definition["title"] = title

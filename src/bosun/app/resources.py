@@ -48,11 +48,11 @@ class _Readable:
     __slots__ = ("fn", "signature", "mime_type", "ttl_ms", "cache_scope", "definition", "scopes")
 
     def __init__(self, fn: Callable[..., Any], label: str, mime_type: str | None, ttl_ms: int | None, cache_scope: str | None,
-                 scopes: tuple[str, ...] | list[str] = ()) -> None:
+                 scopes: tuple[str, ...] | list[str] = (), inline: bool | None = None) -> None:
         self.scopes = frozenset(scopes)
         """OAuth scopes a caller needs to read (or subscribe to) this resource, on top of the server's own."""
         self.fn = fn
-        self.signature = inspect_function(fn, label)
+        self.signature = inspect_function(fn, label, inline)
         self.mime_type = mime_type
         self.ttl_ms = ttl_ms
         self.cache_scope = cache_scope
@@ -87,8 +87,8 @@ class Resource(_Readable):
     def __init__(self, fn: Callable[..., Any], uri: str, *, name: str | None = None, title: str | None = None,
                  description: str | None = None, mime_type: str | None = None, ttl_ms: int | None = None,
                  cache_scope: str | None = None, extra: dict[str, Any] | None = None,
-                 scopes: tuple[str, ...] | list[str] = ()) -> None:
-        super().__init__(fn, name or fn.__name__, mime_type, ttl_ms, cache_scope, scopes)
+                 scopes: tuple[str, ...] | list[str] = (), inline: bool | None = None) -> None:
+        super().__init__(fn, name or fn.__name__, mime_type, ttl_ms, cache_scope, scopes, inline)
         self.uri = uri
         self.definition["uri"] = uri
         self._describe(name, title, description, extra)
@@ -105,8 +105,8 @@ class ResourceTemplate(_Readable):
     def __init__(self, fn: Callable[..., Any], uri_template: str, *, name: str | None = None, title: str | None = None,
                  description: str | None = None, mime_type: str | None = None, ttl_ms: int | None = None,
                  cache_scope: str | None = None, extra: dict[str, Any] | None = None,
-                 scopes: tuple[str, ...] | list[str] = ()) -> None:
-        super().__init__(fn, name or fn.__name__, mime_type, ttl_ms, cache_scope, scopes)
+                 scopes: tuple[str, ...] | list[str] = (), inline: bool | None = None) -> None:
+        super().__init__(fn, name or fn.__name__, mime_type, ttl_ms, cache_scope, scopes, inline)
         self.uri_template = uri_template
         self.pattern, self.variables = compile_template(uri_template)
         parameters = {name for name, _, _ in self.signature.parameters}

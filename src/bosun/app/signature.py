@@ -16,6 +16,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
+from bosun.app.bounded import provably_bounded
 from bosun.app.content import BLOCK_CLASSES
 
 _EMPTY = inspect.Parameter.empty
@@ -38,6 +39,8 @@ class Signature:
     """The argument names the function takes: anything else a client sends is unknown."""
     open_ended: bool = False
     """The function takes `**kwargs`, so no argument name is unknown."""
+    inline: bool = False
+    """A plain `def` that runs on the event loop rather than in a worker thread (bosun/app/bounded.py)."""
 
     def unknown(self, arguments: dict[str, Any]) -> list[str]:
         """The argument names a client sent that the function does not take (a typo, or a stale schema)."""
@@ -83,7 +86,8 @@ def _clean(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def inspect_function(fn: Callable[..., Any], name: str) -> Signature:
+def inspect_function(fn: Callable[..., Any], name: str, inline: bool | None = None) -> Signature:
+    """`inline` overrides the analysis for a plain `def`: True runs it on the event loop on its author's word."""
     hints = typing.get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     context_param = None
@@ -107,8 +111,9 @@ def inspect_function(fn: Callable[..., Any], name: str) -> Signature:
     schema.setdefault("properties", {})
     for field_name, info in model.model_fields.items():
         described.append((field_name, info.description, info.is_required()))
-    return Signature(model, schema, context_param, inspect.iscoroutinefunction(fn), tuple(described),
-                     frozenset(fields), open_ended)
+    is_async = inspect.iscoroutinefunction(fn)
+    return Signature(model, schema, context_param, is_async, tuple(described), frozenset(fields), open_ended,
+                     inline=not is_async and (provably_bounded(fn) and context_param is None if inline is None else inline))
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -59,6 +59,7 @@ class Tool:
         scopes: tuple[str, ...] | list[str] = (),
         rate_limit: str | None = None,
         strict_arguments: bool | None = None,
+        inline: bool | None = None,
     ) -> None:
         """`cache_ttl` caches successful results for that many seconds, keyed on the arguments and the
         caller; `cache_tags` label those entries; `invalidates` drops every entry with those tags after
@@ -69,7 +70,10 @@ class Tool:
 
         `strict_arguments=False` lets this tool ignore arguments it does not take (the server's
         `BOSUN_STRICT_ARGUMENTS` decides otherwise; by default they are refused, naming them). An explicit
-        `input_schema` that does not say `"additionalProperties": false` allows them, as it tells clients."""
+        `input_schema` that does not say `"additionalProperties": false` allows them, as it tells clients.
+
+        A plain `def` runs in a worker thread unless it provably cannot block (bosun/app/bounded.py);
+        `inline=True` runs it on the event loop on its author's word, `inline=False` never does."""
         if strict_arguments is None and input_schema is not None and input_schema.get("additionalProperties", True) is not False:
             strict_arguments = False  # the schema the client sees allows other properties: do not refuse them
         self.strict_arguments = strict_arguments
@@ -80,7 +84,7 @@ class Tool:
         self.invalidates = tuple(invalidates)
         self.name = name or fn.__name__
         self.fn = fn
-        self.signature = inspect_function(fn, self.name)
+        self.signature = inspect_function(fn, self.name, inline)
         self.output: Output | None = output_for(fn, structured_output)
         definition: dict[str, Any] = {"name": self.name}
         if title:
