@@ -1,10 +1,12 @@
 """Benchmark Bosun against the official SDK, FastMCP and a bare ASGI handler, in one run.
 
 Each server runs under uvicorn (one worker, uvloop, httptools, no access log) on loopback and is
-loaded with wrk at each connection count for a fixed time. Also measured: cold start (spawn to the
-first successful tools/call, median of several) and idle RSS after start-up and one call.
+loaded with wrk for a fixed time per workload (a `def` tool, an `async def` tool, a tool taking a
+pydantic model, a resource read; see targets.WORKLOADS) and per connection count. Also measured:
+cold start (spawn to the first correct answer, median of several) and idle RSS after start-up and one call.
 
-    python bench/run.py [--duration 5] [--connections 1,16,64] [--only bosun,sdk-modern] [--json out.json]
+    python bench/run.py [--duration 5] [--connections 1,16,64] [--workloads def,async,model,resource]
+                        [--only bosun,sdk-modern] [--rounds 1] [--cold-runs 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from report import print_report
-from targets import BENCH, Target, all_targets, call_body, prepare, verify
+from targets import BENCH, WORKLOADS, Target, Workload, all_targets, open_session, prepare, request, verify
 from wrk import run_wrk
 
 
@@ -59,15 +61,15 @@ def _log_tail(process: subprocess.Popen[bytes]) -> str:
     return Path(path).read_text(errors="replace")[-500:] if path else ""
 
 
-def wait_for_call(target: Target, port: int, process: subprocess.Popen[bytes], started: float) -> float:
-    """Poll until one full tools/call succeeds; return seconds since `started`."""
+def wait_for_call(target: Target, port: int, process: subprocess.Popen[bytes], started: float, workload: Workload) -> float:
+    """Poll until one full request of `workload` answers correctly; return seconds since `started`."""
     deadline = started + 30
     while time.perf_counter() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{target.name} exited: {_log_tail(process)}")
         try:
-            headers, body = prepare(target, port)
-            verify(target, port, headers, body)
+            headers, body = prepare(target, port, workload)
+            verify(target, port, workload, headers, body)
             return time.perf_counter() - started
         except (OSError, ConnectionError):
             time.sleep(0.002)
@@ -112,33 +114,39 @@ def seed_notes() -> None:
            check=True, capture_output=True)
 
 
-def measure(target: Target, connections: list[int], duration: float, cold_runs: int) -> dict[str, Any]:
+def measure(target: Target, workloads: list[str], connections: list[int], duration: float, cold_runs: int) -> dict[str, Any]:
+    """One server: cold starts, then one process loaded with every workload at every connection count."""
     if target.prepare_database:
         seed_notes()
+    first = WORKLOADS[workloads[0]]
     colds = []
     for _ in range(cold_runs):
         port = free_port()
         started = time.perf_counter()
         process = spawn(target, port)
         try:
-            colds.append(wait_for_call(target, port, process, started))
+            colds.append(wait_for_call(target, port, process, started, first))
         finally:
             stop(process)
     port = free_port()
     process = spawn(target, port)
+    loads: dict[str, dict[str, Any]] = {name: {} for name in workloads}
     try:
-        wait_for_call(target, port, process, time.perf_counter())
+        wait_for_call(target, port, process, time.perf_counter(), first)
         time.sleep(0.5)
         rss = rss_mb(process.pid)
-        loads = {}
         for count in connections:
-            # A session flow gets one session per connection, as real clients would have.
-            header_sets = [prepare(target, port)[0] for _ in range(count if target.flow == "session" else 1)]
-            _, body = prepare(target, port) if target.flow != "session" else (None, call_body(1, target.call))
-            for headers in header_sets:
-                verify(target, port, headers, body)
-            run_wrk(port, header_sets, body, count, min(2.0, duration / 2))  # warm-up, discarded
-            loads[str(count)] = run_wrk(port, header_sets, body, count, duration)
+            # A session flow gets one session per connection, as real clients would have; every workload uses them.
+            sessions = [open_session(target, port) for _ in range(count if target.flow == "session" else 1)]
+            for position, name in enumerate(workloads):
+                workload = WORKLOADS[name]
+                requests = [request(target, workload, session) for session in sessions]
+                for headers, body in requests:
+                    verify(target, port, workload, headers, body)
+                header_sets, body = [headers for headers, _ in requests], requests[0][1]
+                warm_up = min(2.0 if position == 0 else 1.0, duration / 2)  # discarded; later workloads find a warm server
+                run_wrk(port, header_sets, body, count, warm_up)
+                loads[name][str(count)] = run_wrk(port, header_sets, body, count, duration)
     finally:
         stop(process)
     return {"name": target.name, "note": target.note, "cold_start_s": statistics.median(colds) if colds else None, "idle_rss_mb": rss,
@@ -146,18 +154,21 @@ def measure(target: Target, connections: list[int], duration: float, cold_runs: 
 
 
 def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One server's result: the first round's cold start and memory, the median round's load per connection count."""
+    """One server's result: the first round's cold start and memory, the median round's load per workload and connection count."""
     result = dict(runs[0])
-    result["load"] = {count: sorted((run["load"][count] for run in runs), key=lambda load: load["rps"])[len(runs) // 2]
-                      for count in runs[0]["load"]}
+    result["load"] = {name: {count: sorted((run["load"][name][count] for run in runs), key=lambda load: load["rps"])[len(runs) // 2]
+                             for count in by_count}
+                      for name, by_count in runs[0]["load"].items()}
     result["rounds"] = len(runs)
     return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per connection count")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per workload and connection count")
     parser.add_argument("--connections", default="1,16,64")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help=f"comma-separated, of {', '.join(WORKLOADS)} (default all; each server runs those it serves)")
     parser.add_argument("--only", default="", help="comma-separated target names")
     parser.add_argument("--cold-runs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1, help="measure every server this many times, interleaved; report medians")
@@ -165,27 +176,41 @@ def main() -> int:
     args = parser.parse_args()
     connections = [int(item) for item in args.connections.split(",")]
     wanted = {name for name in args.only.split(",") if name}
-    targets = []
+    asked = {name for name in args.workloads.split(",") if name}
+    if unknown := asked - set(WORKLOADS):
+        parser.error(f"unknown workload(s) {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
+    targets: list[tuple[Target, list[str]]] = []
     for target in all_targets():
         if wanted and target.name not in wanted:
             continue
         if not target.python.exists():
             print(f"skip {target.name}: {target.python} missing (run bench/setup.sh)", file=sys.stderr)
             continue
-        targets.append(target)
+        workloads = [name for name in WORKLOADS if name in asked and name in target.workloads]  # report order, `def` first
+        if not workloads:
+            print(f"skip {target.name}: serves none of the chosen workloads ({', '.join(target.workloads)} only)", file=sys.stderr)
+            continue
+        targets.append((target, workloads))
+    if not targets:
+        print("nothing to measure: no chosen server serves a chosen workload", file=sys.stderr)
+        return 1
     # Rounds interleave the servers, so a slow minute on a shared machine hits all of them alike;
     # each server's throughput is the median over the rounds.
     rounds: list[list[dict[str, Any]]] = []
     for number in range(args.rounds):
         measured = []
-        for target in targets:
-            print(f"measuring {target.name} (round {number + 1}/{args.rounds}) ...", file=sys.stderr, flush=True)
-            measured.append(measure(target, connections, args.duration, args.cold_runs if number == 0 else 0))
+        for target, workloads in targets:
+            print(f"measuring {target.name}: {', '.join(workloads)} (round {number + 1}/{args.rounds}) ...", file=sys.stderr, flush=True)
+            measured.append(measure(target, workloads, connections, args.duration, args.cold_runs if number == 0 else 0))
         rounds.append(measured)
     results = [_median_of(list(runs)) for runs in zip(*rounds, strict=True)]
-    print_report(results, connections)
+    chosen = [name for name in WORKLOADS if name in asked]
+    print_report(results, connections, chosen)
     if args.json:
-        args.json.write_text(json.dumps({"connections": connections, "duration_s": args.duration, "results": results}, indent=2))
+        described = {name: {"title": WORKLOADS[name].title, "method": WORKLOADS[name].method, "params": WORKLOADS[name].params}
+                     for name in chosen}
+        args.json.write_text(json.dumps({"connections": connections, "duration_s": args.duration, "rounds": args.rounds,
+                                         "workloads": described, "results": results}, indent=2))
     return 0
 
 

@@ -1,15 +1,48 @@
-"""The ceiling: a hand-written ASGI handler that parses the JSON-RPC body with orjson and answers tools/call.
+"""The ceiling: a hand-written ASGI handler that parses the JSON-RPC body with orjson and answers it.
 
-No validation, no protocol checks: the least work that still reads the request and writes a correct
-CallToolResult. Nothing real should be this thin; it marks what the machine and uvicorn allow.
+It serves the benchmark's four operations (add, add_async, area and the resource bench://status)
+with no validation and no protocol checks: the least work that still reads the request, computes
+the answer from its arguments and writes a correct CallToolResult or ReadResourceResult. Nothing
+real should be this thin; it marks what the machine and uvicorn allow.
 """
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import orjson
 
+Message = MutableMapping[str, Any]
 HEADERS = [(b"content-type", b"application/json")]
+STATUS = {"bench://status": "ok"}
 
 
-async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+def _tool_result(value: float) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": str(value)}], "structuredContent": {"result": value}, "resultType": "complete"}
+
+
+def _add(arguments: dict[str, Any]) -> dict[str, Any]:
+    return _tool_result(arguments["a"] + arguments["b"])
+
+
+def _area(arguments: dict[str, Any]) -> dict[str, Any]:
+    shape = arguments["shape"]
+    return _tool_result(float(shape["width"]) * float(shape["height"]))
+
+
+TOOLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"add": _add, "add_async": _add, "area": _area}
+
+
+def _answer(request: dict[str, Any]) -> dict[str, Any]:
+    params = request["params"]
+    if request["method"] == "tools/call":
+        result = TOOLS[params["name"]](params.get("arguments") or {})
+    else:  # resources/read
+        uri = params["uri"]
+        result = {"contents": [{"uri": uri, "mimeType": "text/plain", "text": STATUS[uri]}], "resultType": "complete"}
+    return {"jsonrpc": "2.0", "id": request["id"], "result": result}
+
+
+async def app(scope: Message, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]) -> None:
     if scope["type"] != "http":
         return
     body = b""
@@ -18,8 +51,5 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    request = orjson.loads(body)
-    text = request["params"]["arguments"]["text"]
-    result = {"content": [{"type": "text", "text": text}], "structuredContent": {"result": text}, "resultType": "complete"}
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": orjson.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result})})
+    await send({"type": "http.response.body", "body": orjson.dumps(_answer(orjson.loads(body)))})
