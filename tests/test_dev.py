@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -63,9 +64,21 @@ if __name__ == "__main__":'''))
             took = time.monotonic() - started
             stream.__exit__(None, None, None)
         assert took < 3, f"Ctrl+C took {took:.1f}s"
+        deadline = time.monotonic() + 3  # multiprocessing's resource tracker exits once the server has
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _group_alive(process.pid), "the reloader left its server process running"
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)  # the reloader and the server it spawned
+        process.wait()
         assert process.stderr is not None
         process.stderr.close()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
