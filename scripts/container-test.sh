@@ -11,9 +11,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
-out="${CONTAINER_TEST_DIR:-/var/tmp/bosun-container-test}"
-mkdir -p "$out"
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+# Working files (podman settings, logs, the API key file): a fresh directory, removed at the end unless the run
+# failed (then its logs stay for reading) or CONTAINER_TEST_DIR names one to keep.
+if [ -n "${CONTAINER_TEST_DIR:-}" ]; then
+  out="$CONTAINER_TEST_DIR"; keep_out=1
+  mkdir -p "$out"
+else
+  out=$(mktemp -d /var/tmp/bosun-container-test.XXXXXX); keep_out=0
+fi
+# Afterwards nothing of the run stays but the cached base: not the container, not the image it built (built
+# afresh each run, so the test proves the Dockerfile as it is), not its working files. Untagged images of builds
+# over an hour old go too (a run killed before its clean-up leaves some).
+finish() {
+  status=$?
+  podman rm -f bosun-ci >/dev/null 2>&1 || true
+  podman rmi localhost/bosun:ci >/dev/null 2>&1 || true
+  podman image prune -f --filter until=1h >/dev/null 2>&1 || true
+  rm -rf "$out/rootfs"
+  if [ "$status" -ne 0 ] || [ "$keep_out" = 1 ]; then
+    log "working files kept in $out"
+  else
+    rm -rf "$out"
+  fi
+}
+trap finish EXIT
 
 missing=""
 for tool in podman debootstrap runc slirp4netns; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
@@ -50,8 +72,11 @@ if [ -z "$base" ]; then
   fi
 fi
 
+podman rmi localhost/bosun:ci >/dev/null 2>&1 || true  # a killed run's image: it would stay behind, untagged
+
 log "podman build (base $base)"
-podman build --quiet --format docker --ulimit nofile=4096:4096 --build-arg BASE_IMAGE="$base" \
+# --layers=false: no intermediate image per step; the build leaves the tagged image only, which finish removes.
+podman build --quiet --layers=false --format docker --ulimit nofile=4096:4096 --build-arg BASE_IMAGE="$base" \
   -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
   -t localhost/bosun:ci . >"$out/build.log"
 size=$(podman image inspect localhost/bosun:ci --format '{{.Size}}')
@@ -68,8 +93,5 @@ podman run -d --name bosun-ci --read-only --tmpfs /tmp:rw,size=64m,mode=1777 --c
   --security-opt no-new-privileges --network slirp4netns:port_handler=slirp4netns -p "127.0.0.1:$port:8000" \
   -v "$out/api_keys:/run/secrets/bosun/api_keys:ro" -e BOSUN_AUTH_API_KEYS_FILE=/run/secrets/bosun/api_keys \
   localhost/bosun:ci >/dev/null
-# Afterwards: the container goes, and so do untagged images of builds over an hour old (the cached base,
-# the current localhost/bosun:ci and the last hour's build cache stay), so repeated runs do not fill the disk.
-trap 'podman rm -f bosun-ci >/dev/null 2>&1 || true; podman image prune -f --filter until=1h >/dev/null 2>&1 || true' EXIT
 log "container on port $port; checking it"
 BOSUN_TEST_API_KEY="$api_key" .venv/bin/python tests/container_probe.py "http://127.0.0.1:$port" bosun-ci "$size"

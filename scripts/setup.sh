@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install Bosun from the lock files: `runtime` (to serve) or `dev` (to test).
 # Needs only Python 3.11+; Node 22 for the TypeScript clients and the conformance suite
-# comes from a Python wheel. Re-running is cheap: nothing is reinstalled unless a lock changed.
+# comes from a Python wheel, and so do PostgreSQL and Redis for the tests where the machine has
+# none (tests/services.py). Re-running is cheap: nothing is reinstalled unless a lock changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-runtime}"

@@ -1,4 +1,7 @@
-"""Fixtures: real Bosun servers on loopback, started as `bosun serve` subprocesses."""
+"""Fixtures: real Bosun servers on loopback, started as `bosun serve` subprocesses; and the run's services.
+
+The run's PostgreSQL and Redis, its temporary directory and the check that nothing is left behind are services.py's:
+the hooks below start the run there and, after the last fixture is torn down, clean up and fail the run on leftovers."""
 
 from __future__ import annotations
 
@@ -14,15 +17,52 @@ from typing import Any
 import httpx
 import pytest
 
+import services
+from services import free_port  # tests import it from here
+
 ROOT = Path(__file__).resolve().parent.parent
 BOSUN = str(Path(sys.executable).with_name("bosun"))
 MODERN = "2026-07-28"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def pytest_configure(config: pytest.Config) -> None:
+    services.start_run()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (f"services: BOSUN_TEST_SERVICES={services.MODE}, BOSUN_TEST_BINARIES={services.binaries.SOURCE}, "
+            f"TMPDIR={os.environ.get('TMPDIR')}")
+
+
+@pytest.hookimpl(trylast=True)  # after every fixture's teardown
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    problems, _ = services.finish_run()
+    if problems and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    problems, notes = services.finish_run()
+    for line in services.CHOSEN + sorted(services.pg.PROGRAMS_USED):
+        terminalreporter.write_line(f"services: {line}")
+    for note in notes:
+        terminalreporter.write_line(f"clean-up: {note}", yellow=True)
+    if problems:
+        terminalreporter.section("left behind by this run (the run fails)", sep="=", red=True, bold=True)
+        for problem in problems:
+            terminalreporter.write_line(problem, red=True)
+
+
+@pytest.fixture(scope="session")
+def shared_postgres() -> services.SharedPostgres:
+    """The run's PostgreSQL (the machine's, or a private one): for tests that only read and write, never stop it."""
+    return services.postgres()
+
+
+@pytest.fixture(scope="session")
+def shared_redis() -> services.SharedRedis:
+    """The run's Redis; on the machine's server every key a test writes must contain `shared_redis.tag`."""
+    return services.redis()
 
 
 class Running:

@@ -101,21 +101,20 @@ def test_readiness_across_workers_is_one_series_per_live_worker() -> None:
     with it when uvicorn replaces it."""
     running = start_server("tests/servers/ops_server.py", args=["--workers", "2"])
     try:
-        with httpx.Client(timeout=5) as http:
-            def ready() -> dict[str, float]:
-                text = http.get(running.base + "/metrics").text
-                return {dict(items)["pid"]: value for (name, items), value in samples(text).items() if name == "mcp_ready"}
+        def ready() -> dict[str, float]:  # a new connection each time: a kept one may be the killed worker's
+            text = httpx.get(running.base + "/metrics", timeout=5).text
+            return {dict(items)["pid"]: value for (name, items), value in samples(text).items() if name == "mcp_ready"}
 
-            deadline = time.monotonic() + 20
-            while len(ready()) != 2 or set(ready().values()) != {1.0}:
-                assert time.monotonic() < deadline, ready()
-                time.sleep(0.2)
-            victim = next(iter(ready()))
-            os.kill(int(victim), signal.SIGKILL)
-            deadline = time.monotonic() + 20
-            while victim in ready() or len(ready()) != 2 or set(ready().values()) != {1.0}:
-                assert time.monotonic() < deadline, ready()
-                time.sleep(0.2)
+        deadline = time.monotonic() + 20
+        while len(ready()) != 2 or set(ready().values()) != {1.0}:
+            assert time.monotonic() < deadline, ready()
+            time.sleep(0.2)
+        victim = next(iter(ready()))
+        os.kill(int(victim), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while victim in ready() or len(ready()) != 2 or set(ready().values()) != {1.0}:
+            assert time.monotonic() < deadline, ready()
+            time.sleep(0.2)
     finally:
         stop_server(running)
 

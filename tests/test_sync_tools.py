@@ -3,7 +3,6 @@ the probes."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal

@@ -62,8 +62,8 @@ def expensive(n: int) -> int:
 
 
 @server.tool()
-def login(username: str, password: str) -> str:
-    """Takes a secret argument, for audit redaction."""
+def login(username: str, password: str, note: str = "") -> str:
+    """Takes a secret argument (and a note that may hold one), for audit redaction."""
     return f"hello {username}"
 
 
