@@ -214,3 +214,22 @@ def test_server_run_picks_stdio_or_http_from_arguments(tmp_path: Path) -> None:
     finally:
         http.terminate()
         http.wait(10)
+
+
+def test_subscriptions_listen_over_stdio() -> None:
+    raw = Raw([BOSUN, "serve", "tests/servers/everything.py", "--transport", "stdio"], {"BOSUN_STATE_KEYS": "test-key-one"})
+    raw.send({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+              "params": {"notifications": {"toolsListChanged": True, "promptsListChanged": False}, "_meta": MODERN_META}})
+    ack = raw.receive()
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"] == {"_meta": {"io.modelcontextprotocol/subscriptionId": "listen-1"},
+                             "notifications": {"toolsListChanged": True}}
+    raw.send(_call(2, "tools_changed", {}))
+    first, second = raw.receive(), raw.receive()
+    by_kind = {("result" if "result" in message else message["method"]): message for message in (first, second)}
+    assert by_kind["notifications/tools/list_changed"]["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
+    raw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "listen-1", "_meta": MODERN_META}})
+    raw.send(_call(3, "add", {"a": 1, "b": 1}))
+    assert raw.receive()["id"] == 3  # the cancelled subscription wrote nothing more
+    out, _, _ = raw.finish()
+    assert out == b""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 ChangeKind = Literal["tools", "prompts", "resources", "resource"]
 
@@ -92,3 +92,18 @@ def _on(loop: asyncio.AbstractEventLoop) -> bool:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
         return False
+
+
+_FILTER_KINDS = {"toolsListChanged": "tools", "promptsListChanged": "prompts", "resourcesListChanged": "resources"}
+
+
+def listen_filter(wanted: dict[str, Any], capabilities: dict[str, Any]) -> tuple[set[str], set[str], dict[str, Any]]:
+    """A `subscriptions/listen` filter, read: (list kinds, resource URIs, the filter as agreed) — only what the
+    server offers (its capabilities) is agreed, whatever the client asked for."""
+    kinds = {kind for key, kind in _FILTER_KINDS.items() if wanted.get(key) is True and kind in capabilities}
+    raw = wanted.get("resourceSubscriptions")
+    uris = {uri for uri in raw if type(uri) is str} if type(raw) is list and "resources" in capabilities else set()
+    agreed: dict[str, Any] = {key: True for key, kind in _FILTER_KINDS.items() if kind in kinds}
+    if uris:
+        agreed["resourceSubscriptions"] = sorted(uris)
+    return kinds, uris, agreed

@@ -17,7 +17,7 @@ import orjson
 from bosun.app.handlers import Handlers
 from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_SUBSCRIPTION_ID, Call
-from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
+from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener, listen_filter
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, error_bytes, response_id, result_bytes
 from bosun.protocol.observe import Observer
@@ -29,7 +29,6 @@ from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")
 
-_FILTER_KINDS = {"toolsListChanged": "tools", "promptsListChanged": "prompts", "resourcesListChanged": "resources"}
 
 
 class ModernEndpoint:
@@ -112,13 +111,7 @@ class ModernEndpoint:
         wanted = params.get("notifications")
         if type(wanted) is not dict:
             raise invalid_params("subscriptions/listen needs a 'notifications' filter object", http_status=400)
-        capabilities = self.handlers.capabilities
-        kinds = {kind for key, kind in _FILTER_KINDS.items() if wanted.get(key) is True and kind in capabilities}
-        uris_raw = wanted.get("resourceSubscriptions")
-        uris = {uri for uri in uris_raw if type(uri) is str} if type(uris_raw) is list and "resources" in capabilities else set()
-        agreed: dict[str, Any] = {key: True for key, kind in _FILTER_KINDS.items() if kind in kinds}
-        if uris:
-            agreed["resourceSubscriptions"] = sorted(uris)
+        kinds, uris, agreed = listen_filter(wanted, self.handlers.capabilities)
         if self.hub.open_streams() >= self.max_streams:
             await too_many_streams(send, self.max_streams)
             return

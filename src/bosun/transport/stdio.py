@@ -37,7 +37,7 @@ from bosun.protocol.call import (
     META_SUBSCRIPTION_ID,
     Call,
 )
-from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
+from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener, listen_filter
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, decode, error_bytes, result_bytes, valid_id
 from bosun.protocol.versions import ALL_VERSIONS, BATCHING_VERSIONS, negotiate_legacy
@@ -45,7 +45,6 @@ from bosun.transport.envelope import validate_meta
 from bosun.transport.sessions import Session
 
 log = logging.getLogger("bosun.stdio")
-_FILTER_KINDS = {"toolsListChanged": "tools", "promptsListChanged": "prompts", "resourcesListChanged": "resources"}
 _NO_ERA = ("send initialize first (a 2025 client), or put io.modelcontextprotocol/protocolVersion and "
            f"clientCapabilities in params._meta (supported: {', '.join(ALL_VERSIONS)})")
 
@@ -280,13 +279,7 @@ class StdioEndpoint:
         wanted = params.get("notifications")
         if type(wanted) is not dict:
             raise invalid_params("subscriptions/listen needs a 'notifications' filter object")
-        capabilities = self.handlers.capabilities
-        kinds = {kind for key, kind in _FILTER_KINDS.items() if wanted.get(key) is True and kind in capabilities}
-        raw = wanted.get("resourceSubscriptions")
-        uris = {uri for uri in raw if type(uri) is str} if type(raw) is list and "resources" in capabilities else set()
-        agreed: dict[str, Any] = {key: True for key, kind in _FILTER_KINDS.items() if kind in kinds}
-        if uris:
-            agreed["resourceSubscriptions"] = sorted(uris)
+        kinds, uris, agreed = listen_filter(wanted, self.handlers.capabilities)
         subscription = {META_SUBSCRIPTION_ID: request_id}
         await self.send({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
                          "params": {"_meta": subscription, "notifications": agreed}})
