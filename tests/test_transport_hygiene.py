@@ -117,3 +117,40 @@ def test_wrong_typed_params_never_500(server: Running, http: httpx.Client) -> No
 def test_unknown_path_is_404_json(server: Running, http: httpx.Client) -> None:
     response = http.get(server.base + "/nowhere")
     assert response.status_code == 404 and "error" in response.json()
+
+
+def test_a_response_head_and_body_leave_in_one_send() -> None:
+    """uvicorn writes a response's head and body separately; the connection sends them together (one system
+    call, and no small head segment waiting on the peer's delayed ACK)."""
+    import asyncio as _asyncio
+
+    from bosun.transport.connection import CoalescingTransport
+
+    class Recording:
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.sent.append(data)
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def close(self) -> None:
+            self.closed = True
+
+    async def scenario() -> tuple[list[bytes], list[bytes], list[bytes]]:
+        real = Recording()
+        transport = CoalescingTransport(real, _asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        transport.write(b"{}")
+        during = list(real.sent)
+        await _asyncio.sleep(0)
+        after_turn = list(real.sent)
+        transport.write(b"last words")
+        transport.close()  # flushes before closing
+        return during, after_turn, real.sent
+
+    during, after_turn, final = _asyncio.run(scenario())
+    assert during == [] and after_turn == [b"HTTP/1.1 200 OK\r\n\r\n{}"] and final[-1] == b"last words"
