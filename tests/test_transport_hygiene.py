@@ -154,3 +154,45 @@ def test_a_response_head_and_body_leave_in_one_send() -> None:
 
     during, after_turn, final = _asyncio.run(scenario())
     assert during == [] and after_turn == [b"HTTP/1.1 200 OK\r\n\r\n{}"] and final[-1] == b"last words"
+
+
+def test_start_up_freezes_the_heap_it_built_but_not_a_hosts() -> None:
+    """A full collection would otherwise walk everything start-up built (p99 17.6 ms at 64 connections, 4 ms
+    frozen; docs/benchmarks.md). A mounted app leaves the host's process alone."""
+    import asyncio as _asyncio
+    import gc
+
+    from bosun import Server
+    from bosun.config import load_settings
+
+    quiet = load_settings(metrics_enabled=False)  # two servers in one process: no metrics registry to share
+
+    async def lifespan(app: object) -> list[str]:
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+        sent: list[str] = []
+
+        async def receive() -> dict[str, str]:
+            return next(messages)
+
+        async def send(message: dict[str, str]) -> None:
+            sent.append(message["type"])
+
+        await app({"type": "lifespan"}, receive, send)  # type: ignore[operator]
+        return sent
+
+    gc.unfreeze()
+    try:
+        mounted = Server("mounted")
+        mounted.asgi_app(settings=quiet)
+
+        async def hosted() -> None:
+            async with mounted.lifespan():
+                pass
+
+        _asyncio.run(hosted())
+        assert gc.get_freeze_count() == 0
+        served = Server("served")
+        assert _asyncio.run(lifespan(served.asgi_app(settings=quiet))) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

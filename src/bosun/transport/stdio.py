@@ -41,6 +41,7 @@ from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener, lis
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, decode, error_bytes, result_bytes, valid_id
 from bosun.protocol.versions import ALL_VERSIONS, BATCHING_VERSIONS, negotiate_legacy
+from bosun.transport.app import freeze_heap
 from bosun.transport.envelope import validate_meta
 from bosun.transport.sessions import Session
 
@@ -333,6 +334,7 @@ async def serve(endpoint: StdioEndpoint, source: BinaryIO, on_startup: list[Hook
     """Run start-up hooks, serve until end of input (or SIGTERM), then let requests finish and run shutdown hooks."""
     for hook in on_startup:
         await hook()
+    freeze_heap()
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[bytes | None] = asyncio.Queue()
     def deliver(line: bytes | None) -> None:
