@@ -233,3 +233,21 @@ def test_subscriptions_listen_over_stdio() -> None:
     assert raw.receive()["id"] == 3  # the cancelled subscription wrote nothing more
     out, _, _ = raw.finish()
     assert out == b""
+
+
+def test_a_2025_03_26_batch_over_stdio() -> None:
+    raw = Raw([BOSUN, "serve", "tests/servers/everything.py", "--transport", "stdio"], {"BOSUN_STATE_KEYS": "test-key-one"})
+    raw.send([{"jsonrpc": "2.0", "id": 1, "method": "ping"}])
+    assert raw.receive()["error"]["code"] == -32600  # no session yet: nothing allows a batch
+    raw.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+    assert raw.receive()["result"]["protocolVersion"] == "2025-03-26"
+    raw.send([{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}},
+              {"jsonrpc": "2.0", "method": "notifications/initialized"}, "not a message",
+              {"jsonrpc": "2.0", "id": 3, "method": "ping"}])
+    answers = [raw.receive() for _ in range(3)]  # each request answered on its own line; the bad item refused
+    assert sorted(str(answer.get("id")) for answer in answers) == ["2", "3", "None"]
+    by_id = {answer.get("id"): answer for answer in answers}
+    assert by_id[2]["result"]["structuredContent"] == {"result": 3} and by_id[3]["result"] == {}
+    assert by_id[None]["error"]["code"] == -32600
+    assert raw.finish()[0] == b""

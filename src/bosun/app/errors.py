@@ -49,11 +49,6 @@ class PromptError(McpError):
         super().__init__(code, message, data)
 
 
-def resource_not_found(uri: str, message: str | None = None) -> McpError:
-    """The one error both eras send for a URI nothing serves (SEP-2164: -32602, with the URI in `data`)."""
-    return ResourceNotFound(uri, message)
-
-
 def unexpected(what: str, failure: BaseException, details: bool) -> tuple[str, dict[str, Any]]:
     """Log `failure` with its traceback; return the client's message and error data.
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from bosun.app.context import Context
-from bosun.app.errors import ResourceNotFound, resource_not_found, unexpected_error
+from bosun.app.errors import ResourceNotFound, unexpected_error
 from bosun.app.inputs import InputRequired, required_capabilities
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource
@@ -310,7 +310,7 @@ class Handlers:
             raise invalid_params("resources/read needs a 'uri' string")
         found = self.registry.find_resource(uri)
         if found is None:
-            raise resource_not_found(uri)
+            raise ResourceNotFound(uri)  # the one error both eras send (SEP-2164: -32602, the URI in data)
         resource, variables = found
 
         async def read(ctx: Context | None) -> dict[str, Any]:
@@ -320,7 +320,7 @@ class Handlers:
                 else:
                     contents = await resource.read(uri, variables, ctx)
             except ResourceNotFound as missing:
-                raise resource_not_found(uri, missing.custom_message) from None
+                raise ResourceNotFound(uri, missing.custom_message) from None  # always the URI asked for
             result: dict[str, Any] = {"contents": contents}
             if call.modern:
                 result["ttlMs"] = resource.ttl_ms if resource.ttl_ms is not None else self.cache.read_ttl_ms

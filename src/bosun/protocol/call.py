@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from bosun.protocol.errors import invalid_params
 from bosun.protocol.principal import Principal
 
 # Meta keys of the 2026-07-28 per-request envelope.
@@ -96,3 +97,11 @@ class Call:
             # Modern clients opt in per request; legacy sessions get everything until setLevel.
             return not self.modern
         return LOG_LEVELS.get(level, 0) >= LOG_LEVELS.get(threshold, 0)
+
+
+def requested_level(params: dict[str, Any]) -> str:
+    """The level a `logging/setLevel` request names (-32602 for anything else)."""
+    level = params.get("level")
+    if type(level) is not str or level not in LOG_LEVELS:
+        raise invalid_params(f"Invalid log level; expected one of {', '.join(LOG_LEVELS)}")
+    return level

@@ -18,7 +18,7 @@ import orjson
 from bosun.app.handlers import Handlers
 from bosun.ops.logs import Throttled
 from bosun.ops.logs import request_id as request_id_var
-from bosun.protocol.call import LOG_LEVELS, Call
+from bosun.protocol.call import Call, requested_level
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, error_bytes, error_message, result_bytes, valid_id
@@ -270,11 +270,9 @@ class LegacyEndpoint:
         return {}
 
     async def set_level(self, call: Call) -> dict[str, Any]:
-        level = call.params.get("level")
-        if type(level) is not str or level not in LOG_LEVELS:
-            raise invalid_params(f"Invalid log level; expected one of {', '.join(LOG_LEVELS)}")
+        level = requested_level(call.params)
         assert isinstance(call.channel, Session)
-        await self.store.change(call.channel, level=str(level))
+        await self.store.change(call.channel, level=level)
         return {}
 
     async def subscribe(self, call: Call) -> dict[str, Any]:

@@ -29,13 +29,13 @@ import orjson
 from bosun.app.handlers import Handler, Handlers
 from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import (
-    LOG_LEVELS,
     META_CLIENT_INFO,
     META_LOG_LEVEL,
     META_PROTOCOL_VERSION,
     META_SERVER_INFO,
     META_SUBSCRIPTION_ID,
     Call,
+    requested_level,
 )
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener, listen_filter
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
@@ -103,11 +103,9 @@ class StdioEndpoint:
     # Output.
     def write(self, line: bytes) -> None:
         """One message, one line: orjson never emits a raw newline inside a message."""
-        try:
+        with contextlib.suppress(BrokenPipeError, ValueError):  # the client has gone; end of input follows
             self.output.write(line + b"\n")
             self.output.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # the client has gone; end of input follows
 
     async def send(self, message: dict[str, Any]) -> None:
         self.write(orjson.dumps(message))
@@ -123,9 +121,16 @@ class StdioEndpoint:
             return
         try:
             message = decode(line)
-            if type(message) is list:
-                self._batch(message)
-                return
+        except McpError as error:
+            self.write(error_bytes(None, error))
+            return
+        if type(message) is list:
+            self._batch(message)
+        else:
+            self._dispatch(message)
+
+    def _dispatch(self, message: Any) -> None:
+        try:
             kind = classify(message)
         except McpError as error:
             self.write(error_bytes(None, error))
@@ -153,7 +158,7 @@ class StdioEndpoint:
             self.write(error_bytes(None, McpError(INVALID_REQUEST, "Invalid Request: batches need a 2025-03-26 session")))
             return
         for item in messages:
-            self.received(orjson.dumps(item))
+            self._dispatch(item)
 
     def _notified(self, message: dict[str, Any]) -> None:
         if message["method"] != "notifications/cancelled":
@@ -254,9 +259,7 @@ class StdioEndpoint:
         return {}
 
     async def _set_level(self, call: Call) -> dict[str, Any]:
-        level = call.params.get("level")
-        if type(level) is not str or level not in LOG_LEVELS:
-            raise invalid_params(f"Invalid log level; expected one of {', '.join(LOG_LEVELS)}")
+        level = requested_level(call.params)
         assert self.session is not None
         self.session.log_level = level
         return {}
