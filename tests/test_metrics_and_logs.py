@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import textwrap
 import time
 
 import httpx
@@ -57,6 +59,55 @@ def test_metrics_cover_requests_tools_errors_and_stay_bounded() -> None:
         assert total(found, "process_resident_memory_bytes") > 0
     finally:
         stop_server(running)
+
+
+def test_a_module_that_builds_its_own_app_serves_with_metrics() -> None:
+    running = start_server("tests/servers/prebuilt_app.py")
+    try:
+        with httpx.Client(timeout=5) as http:
+            reply = modern_call(http, running.url, "tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})
+            assert reply.json()["result"]["structuredContent"] == {"result": 5}
+            response = http.get(running.base + "/metrics")
+        assert response.status_code == 200
+        found = samples(response.text)
+        assert total(found, "mcp_tool_calls_total", tool="add", outcome="ok") == 1
+        assert total(found, "bosun_build_info", server="prebuilt") == 1
+        assert ("bosun_cache_requests_total", (("result", "hit"),)) in found
+    finally:
+        stop_server(running)
+
+
+def test_prometheus_client_waits_for_the_first_scrape() -> None:
+    """Importing prometheus_client is a tenth of a plain server's start-up; requests do not need it, a scrape does."""
+    script = textwrap.dedent("""
+        import asyncio, sys
+        from bosun import Server
+
+        server = Server("lazy")
+
+        @server.tool()
+        def echo(text: str) -> str:
+            return text
+
+        app = server.asgi_app()
+
+        async def scrape():
+            sent = []
+            async def receive():
+                return {"type": "http.request", "body": b""}
+            async def send(message):
+                sent.append(message)
+            scope = {"type": "http", "method": "GET", "path": "/metrics", "headers": [], "server": ("127.0.0.1", 80)}
+            await app(scope, receive, send)
+            return sent
+
+        before = "prometheus_client" in sys.modules
+        sent = asyncio.run(scrape())
+        print(before, sent[0]["status"], b"bosun_build_info" in sent[1]["body"])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": ""})
+    assert done.stdout.split() == ["False", "200", "True"], done.stderr
 
 
 def test_sessions_and_streams_are_gauged() -> None:

@@ -12,9 +12,9 @@ from typing import Any
 from bosun.data.cache import RedisCache
 from bosun.data.state import AppState
 from bosun.ops.health import Check
-from bosun.ops.metrics import Histogram
+from bosun.ops.metrics import Histogram, add_collector
 
-_registered: set[int] = set()
+_collector: _DataCollector | None = None
 
 
 def data_checks(state: AppState, migrations: str | None, settings: Any) -> list[Check]:
@@ -39,13 +39,17 @@ def data_checks(state: AppState, migrations: str | None, settings: Any) -> list[
 
 
 def register_data_metrics(state: AppState) -> None:
-    """Pool gauges, checkout waits and cache outcomes, read at scrape time."""
-    if id(state) in _registered:
-        return
-    _registered.add(id(state))
-    from prometheus_client import REGISTRY
+    """Pool gauges, checkout waits and cache outcomes, read at scrape time.
 
-    REGISTRY.register(_DataCollector(state))
+    One collector per process, reading the state of the app built last: a module that builds its app
+    (`app = server.asgi_app()`) and is then served by `bosun serve` builds two, and the served one is the later.
+    """
+    global _collector
+    if _collector is not None:
+        _collector.state = state
+        return
+    _collector = _DataCollector(state)
+    add_collector(_collector)
 
 
 class _DataCollector:

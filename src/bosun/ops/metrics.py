@@ -77,6 +77,28 @@ class Histogram:
         return buckets
 
 
+_pending_collectors: list[Any] = []
+
+
+def add_collector(collector: Any) -> None:
+    """Have `collector` read at every scrape of the process's default registry.
+
+    Registered with prometheus_client only when metrics are first exposed (`/metrics`, the metrics port):
+    importing prometheus_client takes a tenth of a plain server's start-up, and one process serves
+    requests long before anything scrapes it.
+    """
+    _pending_collectors.append(collector)
+
+
+def default_registry() -> Any:
+    """prometheus_client's default registry, with every collector Bosun added registered on it."""
+    from prometheus_client import REGISTRY
+
+    while _pending_collectors:
+        REGISTRY.register(_pending_collectors.pop(0))
+    return REGISTRY
+
+
 def metrics() -> Any:
     """The process's recorder (created on first use; servers built in one process share it)."""
     global _instance
@@ -121,7 +143,7 @@ async def metrics_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
 
 def exposition() -> tuple[bytes, str]:
     """The current metrics in the Prometheus text format, aggregated across workers when there are several."""
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     if multiprocess():
         from prometheus_client import multiprocess as mp
@@ -129,14 +151,14 @@ def exposition() -> tuple[bytes, str]:
         registry = CollectorRegistry()
         mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    return generate_latest(default_registry()), CONTENT_TYPE_LATEST
 
 
 def start_ops_server(port: int, host: str = "0.0.0.0") -> None:
     """Serve `/metrics` on its own port from a daemon thread (works from the multi-worker supervisor too)."""
-    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry, start_http_server
 
-    registry = REGISTRY
+    registry = default_registry()
     if multiprocess():
         from prometheus_client import multiprocess as mp
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterator
 from typing import Any
 
-from bosun.ops.metrics import Histogram, build_labels, code_label, event_label, method_label, refusal_labels
+from bosun.ops.metrics import Histogram, add_collector, build_labels, code_label, event_label, method_label, refusal_labels
 
 
 class _Timed:
@@ -40,8 +40,6 @@ class _Timed:
 
 class LocalMetrics:
     def __init__(self) -> None:
-        from prometheus_client import REGISTRY
-
         self._tools: Container[str] = frozenset()
         self.requests = _Timed()
         self.tools = _Timed()
@@ -55,7 +53,7 @@ class LocalMetrics:
         self.evictions = 0
         self.events: dict[str, int] = {}
         self.build: tuple[str, str, str, str] | None = None
-        REGISTRY.register(_Collector(self))
+        add_collector(_Collector(self))
 
     def describe_server(self, name: str, version: str, tools: Container[str]) -> None:
         """`tools` is the live registry, so a tool added at run time gets its own series."""
