@@ -90,6 +90,27 @@ def test_return_not_matching_the_annotation_is_an_error_result() -> None:
     assert result["isError"] is True and "Shaping the result of tool liar failed unexpectedly" in text and "seven" not in text
 
 
+def test_plain_scalar_returns_are_exact() -> None:
+    """int, str and bool returns skip the serializer only when the value is exactly that type."""
+
+    def count() -> int:
+        return 7
+
+    def flag() -> bool:
+        return True
+
+    def word() -> str:
+        return "x"
+
+    def halved() -> int:
+        return 7 / 2  # type: ignore[return-value]
+
+    assert call(Tool(count), {}) == {"content": [{"type": "text", "text": "7"}], "structuredContent": {"result": 7}}
+    assert call(Tool(flag), {}) == {"content": [{"type": "text", "text": "true"}], "structuredContent": {"result": True}}
+    assert call(Tool(word), {}) == {"content": [{"type": "text", "text": "x"}], "structuredContent": {"result": "x"}}
+    assert call(Tool(halved), {})["isError"] is True  # a float where an int was promised is a bug, as before
+
+
 def test_tool_error_and_validation_messages() -> None:
     def picky(n: Annotated[int, Field(gt=0)]) -> int:
         if n == 13:

@@ -377,7 +377,7 @@ class Server:
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
                      on_shutdown=[health.stop, *self.on_shutdown, state.close],
                      observer=observer, tracing=tracing, gate=gate, open_on_purpose=security.open_on_purpose,
-                     events=events)
+                     events=events, request_ids=not self.middleware)
         if events is not None:
             app.on_shutdown.append(events.close)
         if redis_url:
@@ -397,7 +397,9 @@ class Server:
             health.add_live_check("sessions", saturation)
         shutdown.on_drain(health.begin_drain, app.close_streams)
         self.app = app
+        if not self.middleware:
+            return app
         wrapped: ASGIApp = app
         for middleware in self.middleware:
             wrapped = middleware(wrapped)
-        return RequestIdMiddleware(wrapped)
+        return RequestIdMiddleware(wrapped)  # outermost, so the user's middleware logs under the request id too

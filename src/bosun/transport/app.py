@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bosun.app.handlers import Handlers
+from bosun.ops.logs import request_id as request_id_var
+from bosun.ops.requestid import request_id_for
 from bosun.protocol.call import META_PROTOCOL_VERSION
 from bosun.protocol.changes import ChangeHub
 from bosun.protocol.errors import McpError
@@ -34,8 +36,19 @@ from bosun.transport.legacy import LegacyEndpoint
 from bosun.transport.modern import ModernEndpoint
 from bosun.transport.options import HttpOptions, is_loopback
 from bosun.transport.sessions import MemorySessionStore, SessionStore
-from bosun.transport.wire import JSON_HEADERS, BodyTooLarge, ClientGone, Headers, accepts, read_body, reject, respond, respond_error
-from bosun.types import ASGIApp, Message, Receive, Scope, Send
+from bosun.transport.wire import (
+    JSON_HEADERS,
+    BodyTooLarge,
+    ClientGone,
+    Exchange,
+    Headers,
+    accepts,
+    read_body,
+    reject,
+    respond,
+    respond_error,
+)
+from bosun.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("bosun.transport")
 Hook = Callable[[], Awaitable[None]]
@@ -98,8 +111,10 @@ class McpApp:
                  hub: ChangeHub | None = None, routes: dict[str, ASGIApp] | None = None,
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
                  observer: Observer | None = None, tracing: Any = None, gate: Gate | None = None,
-                 open_on_purpose: bool = False, events: EventStore | None = None) -> None:
+                 open_on_purpose: bool = False, events: EventStore | None = None, request_ids: bool = True) -> None:
         self.tracing = tracing
+        # X-Request-Id for every HTTP request (off when outer middleware does it: bosun.ops.requestid).
+        self.request_ids = request_ids
         self.gate = gate
         self.authenticating = gate is not None and gate.enabled
         # Open by default only on loopback: if this app is mounted behind a listener on another address
@@ -125,23 +140,34 @@ class McpApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
+        if kind != "http":
+            if kind == "lifespan":
+                await self.lifespan(receive, send)
+            return
+        token = header = None
+        if self.request_ids:
+            text, header = request_id_for(scope["headers"])
+            token = request_id_var.set(text)
+        exchange = Exchange(send, header)
+        try:
             path = scope["path"]
             root = scope.get("root_path")
             if root and path.startswith(root):  # mounted under a prefix, or behind a proxy's --root-path
                 path = path[len(root):] or "/"
             if path == self.path or path == self.path + "/":
-                await self.endpoint(scope, receive, send)
+                await self.endpoint(scope, receive, exchange)
                 return
             route = self.routes.get(path)
             if route is not None:
-                await route(scope, receive, send)
+                await route(scope, receive, exchange.send)
                 return
-            await reject(send, 404, f"Not Found: the MCP endpoint is {root or ''}{self.path}")
-        elif kind == "lifespan":
-            await self.lifespan(receive, send)
+            await reject(exchange.send, 404, f"Not Found: the MCP endpoint is {root or ''}{self.path}")
+        finally:
+            if token is not None:
+                request_id_var.reset(token)
 
-    async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def endpoint(self, scope: Scope, receive: Receive, exchange: Exchange) -> None:
+        send = exchange.send
         headers = Headers(scope)
         host = headers.get(b"host")
         problem = self.guard.check_host(host)
@@ -169,7 +195,7 @@ class McpApp:
             await self._refuse(send, 403, _OPEN_OFF_LOOPBACK)
             return
         if method == "POST":
-            await self.post(receive, send, headers, principal, scope)
+            await self.post(receive, exchange, headers, principal, scope)
         elif method == "GET" and headers.get(b"mcp-session-id") is not None:
             await self.legacy.get(receive, send, headers, principal)
         elif method == "DELETE" and headers.get(b"mcp-session-id") is not None:
@@ -177,7 +203,8 @@ class McpApp:
         else:
             await self._refuse(send, 405, f"Method Not Allowed: {method} needs a 2025 session; send requests as POST", _ALLOW)
 
-    async def post(self, receive: Receive, send: Send, headers: Headers, principal: Principal | None, scope: Scope) -> None:
+    async def post(self, receive: Receive, exchange: Exchange, headers: Headers, principal: Principal | None, scope: Scope) -> None:
+        send = exchange.send
         content_type = headers.get(b"content-type")
         if content_type is None or not content_type.lower().startswith("application/json"):
             await self._refuse(send, 415, "Unsupported Media Type: send Content-Type: application/json")
@@ -224,9 +251,9 @@ class McpApp:
             endpoint = self.legacy if _wants_legacy(message, headers) else self.modern
             if self.tracing is not None:
                 with self.tracing.request(_method_label(message), message, headers.get(b"traceparent")):
-                    await self._observed(endpoint, receive, send, headers, message, principal, peer)
+                    await self._observed(endpoint, receive, exchange, headers, message, principal, peer)
                 return
-            await self._observed(endpoint, receive, send, headers, message, principal, peer)
+            await self._observed(endpoint, receive, exchange, headers, message, principal, peer)
         finally:
             self.budget.give(cost)
 
@@ -244,27 +271,19 @@ class McpApp:
         body = error_bytes(request_id if type(request_id) in (int, str) else None, refusal.error)
         await respond(send, refusal.status, body, JSON_HEADERS + refusal.headers)
 
-    async def _observed(self, endpoint: LegacyEndpoint | ModernEndpoint, receive: Receive, send: Send,
+    async def _observed(self, endpoint: LegacyEndpoint | ModernEndpoint, receive: Receive, exchange: Exchange,
                         headers: Headers, message: Any, principal: Principal | None, peer: str | None) -> None:
         observer = self.observer
         if observer is None:
-            await endpoint.post(receive, send, headers, message, principal, peer)
+            await endpoint.post(receive, exchange.send, headers, message, principal, peer)
             return
-        status = 0
-
-        async def recording_send(reply: Message) -> None:
-            nonlocal status
-            if reply["type"] == "http.response.start":
-                status = reply["status"]
-            await send(reply)
-
         started = time.perf_counter()
         observer.inflight(1)
         try:
-            await endpoint.post(receive, recording_send, headers, message, principal, peer)
+            await endpoint.post(receive, exchange.send, headers, message, principal, peer)
         finally:
             observer.inflight(-1)
-            observer.request(_method_label(message), status, time.perf_counter() - started)
+            observer.request(_method_label(message), exchange.status, time.perf_counter() - started)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:

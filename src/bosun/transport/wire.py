@@ -10,7 +10,7 @@ from typing import Any
 
 from bosun.protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, McpError
 from bosun.protocol.jsonrpc import error_bytes
-from bosun.types import Receive, Scope, Send
+from bosun.types import Message, Receive, Scope, Send
 
 JSON_HEADERS = ((b"content-type", b"application/json"),)
 _WANTED = frozenset(
@@ -53,6 +53,25 @@ class Headers:
 
     def get(self, name: bytes) -> str | None:
         return self.values.get(name)
+
+
+class Exchange:
+    """One request's way back: its `send` adds the request id header (when given) to the response head and
+    remembers the status, for the metrics. One object per request instead of a wrapper per concern."""
+
+    __slots__ = ("_send", "_header", "status")
+
+    def __init__(self, send: Send, header: tuple[bytes, bytes] | None) -> None:
+        self._send = send
+        self._header = header
+        self.status = 0
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self._header is not None:
+                message["headers"] = [*message.get("headers", ()), self._header]
+        await self._send(message)
 
 
 class BodyTooLarge(Exception):
