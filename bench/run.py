@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -34,17 +35,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def spawn(target: Target, port: int) -> subprocess.Popen[bytes]:
+def pinning(enabled: bool) -> tuple[str | None, str | None]:
+    """(the servers' CPUs, wrk's CPU) for taskset: wrk gets the last core to itself, the servers the others."""
+    count = os.cpu_count() or 1
+    if not enabled or count < 2:
+        return None, None
+    return (f"0-{count - 2}" if count > 2 else "0"), str(count - 1)
+
+
+def spawn(target: Target, port: int, cpus: str | None = None) -> subprocess.Popen[bytes]:
     """Start the server; its logs go to a file (a pipe nobody reads would stall a server that logs per call)."""
-    if target.served_by_bosun:  # one worker, uvloop, httptools (with Bosun's limits), no access log: its defaults
+    if target.served_by_bosun:  # uvloop, httptools (with Bosun's limits), no access log: its defaults
         module, attr = target.module.split(":")
         command = [str(target.python), "-m", "bosun", "serve", f"{BENCH / 'servers' / module}.py:{attr}",
-                   "--host", "127.0.0.1", "--port", str(port), "--log-level", target.log_level]
+                   "--host", "127.0.0.1", "--port", str(port), "--log-level", target.log_level,
+                   "--workers", str(target.workers)]
     else:
         command = [str(target.python), "-m", "uvicorn", target.module, "--app-dir", str(BENCH / "servers"),
                    "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
                    "--no-access-log", "--log-level", target.log_level]
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
     env = {**os.environ, "BOSUN_DRAIN_SECONDS": "0", **target.env}
+    metrics_dir = None
+    if target.fresh_metrics_dir:
+        metrics_dir = env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
     if target.authenticated:
         from auth import server_env
 
@@ -52,6 +67,7 @@ def spawn(target: Target, port: int) -> subprocess.Popen[bytes]:
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{target.name}-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     process.log_path = log.name  # type: ignore[attr-defined]
+    process.metrics_dir = metrics_dir  # type: ignore[attr-defined]
     log.close()
     return process
 
@@ -93,6 +109,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     path = getattr(process, "log_path", None)
     if path:
         Path(path).unlink(missing_ok=True)
+    metrics_dir = getattr(process, "metrics_dir", None)
+    if metrics_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def seed_notes() -> None:
@@ -114,8 +133,10 @@ def seed_notes() -> None:
            check=True, capture_output=True)
 
 
-def measure(target: Target, workloads: list[str], connections: list[int], duration: float, cold_runs: int) -> dict[str, Any]:
+def measure(target: Target, workloads: list[str], connections: list[int], duration: float, cold_runs: int,
+            pin: bool = False) -> dict[str, Any]:
     """One server: cold starts, then one process loaded with every workload at every connection count."""
+    server_cpus, wrk_cpu = pinning(pin)
     if target.prepare_database:
         seed_notes()
     first = WORKLOADS[workloads[0]]
@@ -123,13 +144,13 @@ def measure(target: Target, workloads: list[str], connections: list[int], durati
     for _ in range(cold_runs):
         port = free_port()
         started = time.perf_counter()
-        process = spawn(target, port)
+        process = spawn(target, port, server_cpus)
         try:
             colds.append(wait_for_call(target, port, process, started, first))
         finally:
             stop(process)
     port = free_port()
-    process = spawn(target, port)
+    process = spawn(target, port, server_cpus)
     loads: dict[str, dict[str, Any]] = {name: {} for name in workloads}
     try:
         wait_for_call(target, port, process, time.perf_counter(), first)
@@ -145,8 +166,8 @@ def measure(target: Target, workloads: list[str], connections: list[int], durati
                     verify(target, port, workload, headers, body)
                 header_sets, body = [headers for headers, _ in requests], requests[0][1]
                 warm_up = min(2.0 if position == 0 else 1.0, duration / 2)  # discarded; later workloads find a warm server
-                run_wrk(port, header_sets, body, count, warm_up)
-                loads[name][str(count)] = run_wrk(port, header_sets, body, count, duration)
+                run_wrk(port, header_sets, body, count, warm_up, wrk_cpu)
+                loads[name][str(count)] = run_wrk(port, header_sets, body, count, duration, wrk_cpu)
     finally:
         stop(process)
     return {"name": target.name, "note": target.note, "cold_start_s": statistics.median(colds) if colds else None, "idle_rss_mb": rss,
@@ -173,6 +194,7 @@ def main() -> int:
     parser.add_argument("--cold-runs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1, help="measure every server this many times, interleaved; report medians")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--pin", action="store_true", help="wrk on the last core, the servers on the others (taskset)")
     args = parser.parse_args()
     connections = [int(item) for item in args.connections.split(",")]
     wanted = {name for name in args.only.split(",") if name}
@@ -201,7 +223,7 @@ def main() -> int:
         measured = []
         for target, workloads in targets:
             print(f"measuring {target.name}: {', '.join(workloads)} (round {number + 1}/{args.rounds}) ...", file=sys.stderr, flush=True)
-            measured.append(measure(target, workloads, connections, args.duration, args.cold_runs if number == 0 else 0))
+            measured.append(measure(target, workloads, connections, args.duration, args.cold_runs if number == 0 else 0, args.pin))
         rounds.append(measured)
     results = [_median_of(list(runs)) for runs in zip(*rounds, strict=True)]
     chosen = [name for name in WORKLOADS if name in asked]

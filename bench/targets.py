@@ -96,6 +96,8 @@ class Target:
     prepare_database: bool = False
     authenticated: bool = False  # sends the bench JWT; the server trusts the bench key (bench/auth.py)
     served_by_bosun: bool = False  # `bosun serve` (its connection limits, as users run it) instead of plain uvicorn
+    workers: int = 1  # `bosun serve --workers N`
+    fresh_metrics_dir: bool = False  # a new, empty PROMETHEUS_MULTIPROC_DIR: prometheus_client's multiprocess mode
 
 
 def all_targets() -> list[Target]:
@@ -119,6 +121,13 @@ def all_targets() -> list[Target]:
                "2025-11-25 session with a JWT; the defaults", "info", authenticated=True),
         Target("bosun-no-metrics", project, "bosun_app:app", "modern", {"BOSUN_METRICS_ENABLED": "false"},
                "2026-07-28 stateless; metrics off"),
+        Target("bosun-mp-metrics", project, "bosun_app:app", "modern", logs,
+               "bosun, one worker recording metrics in multiprocess mode (as each of --workers N does)", "info",
+               fresh_metrics_dir=True),
+        Target("bosun-2w", project, "bosun_app:app", "modern", logs,
+               "bosun serve --workers 2 (multiprocess metrics, the default with workers)", "info", workers=2),
+        Target("bosun-2w-no-metrics", project, "bosun_app:app", "modern", {"BOSUN_METRICS_ENABLED": "false"},
+               "bosun serve --workers 2, metrics off", workers=2),
         Target("sdk-modern", sdk, "sdk_app:app", "modern", {"BENCH_SDK_MODE": "default"}, "mcp 2.3.0, 2026-07-28 request"),
         Target("sdk-session-json", sdk, "sdk_app:app", "session", {"BENCH_SDK_MODE": "json"}, "mcp 2.3.0, sessions, json_response"),
         Target("sdk-stateful", sdk, "sdk_app:app", "session", {"BENCH_SDK_MODE": "default"}, "mcp 2.3.0, sessions, SSE (default)"),

@@ -44,12 +44,16 @@ end
 """ + _REPORT
 
 
-def run_wrk(port: int, header_sets: list[dict[str, str]], body: dict[str, Any], connections: int, seconds: float) -> dict[str, Any]:
+def run_wrk(port: int, header_sets: list[dict[str, str]], body: dict[str, Any], connections: int, seconds: float,
+            cpu: str | None = None) -> dict[str, Any]:
+    """Load for `seconds` at `connections`; `cpu` pins wrk to that core (taskset)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(_lua(header_sets, body))
         script.flush()
         command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name,
                    f"http://127.0.0.1:{port}/mcp"]
+        if cpu is not None:
+            command = ["taskset", "-c", cpu, *command]
         output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
     line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
     stats: dict[str, Any] = json.loads(line[len("BENCH_JSON "):])

@@ -190,3 +190,45 @@ def test_the_limits_are_validated_settings() -> None:
                          env={"PATH": "", "BOSUN_MAX_HEADER_BYTES": "10"}, capture_output=True, text=True, timeout=30)
     assert run.returncode == 2 and "BOSUN_MAX_HEADER_BYTES" in run.stderr
 
+
+
+def _read_responses(sock: socket.socket, count: int) -> list[bytes]:
+    """Read `count` complete responses (sized, or chunked) from a keep-alive connection."""
+    buffered, responses = b"", []
+    while len(responses) < count:
+        head_end = buffered.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = buffered[:head_end].lower()
+            if b"content-length:" in head:
+                end = head_end + 4 + int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            else:
+                last = buffered.find(b"\r\n0\r\n\r\n", head_end)
+                end = last + 7 if last >= 0 else len(buffered) + 1
+            if len(buffered) >= end:
+                responses.append(buffered[:end])
+                buffered = buffered[end:]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {len(responses)} of {count} responses"
+        buffered += chunk
+    return responses
+
+
+def test_idle_keep_alive_connections_close_on_time_and_pipelined_requests_are_all_answered() -> None:
+    running = start_server("tests/servers/everything.py", env={"BOSUN_KEEPALIVE_TIMEOUT": "1"})
+    port = _port(running)
+    probe = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(probe * 3)  # pipelined: each waits for the one before, none is lost
+            assert [response.split(b"\r\n", 1)[0] for response in _read_responses(sock, 3)] == [b"HTTP/1.1 200 OK"] * 3
+            for _ in range(4):  # a connection in use stays open past the idle timeout
+                time.sleep(0.5)
+                sock.sendall(probe)
+                assert _read_responses(sock, 1)[0].startswith(b"HTTP/1.1 200 OK")
+            answered = time.monotonic()
+            assert sock.recv(1) == b""  # then, idle, it is closed without a word
+            idle = time.monotonic() - answered
+        assert 0.9 <= idle <= 2.5, idle  # the 1 s timeout, checked twice a second
+    finally:
+        stop_server(running)

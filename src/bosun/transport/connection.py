@@ -239,7 +239,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 # that was just answered (or just connected) is about to send its next request.
                 limit, started = min(limit, _SHUTDOWN_GRACE), self._active
             elif self._head_bytes == 0 and self._answered > 0:
-                return False  # idle between requests: the keep-alive timeout owns that
+                # Idle between requests: the keep-alive timeout, kept here rather than by a timer per response.
+                if now - self._active < self.timeout_keep_alive:
+                    return False
+                self.timeout_keep_alive_handler()
+                return self.transport.is_closing()
         elif cycle is not None and cycle.more_body and (cycle.response_complete or not self.flow.read_paused):
             limit = self.limits.body_timeout  # the client is sending a body (or the rest of a refused one)
         else:
@@ -337,9 +341,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_open = True
 
     def on_response_complete(self) -> None:
+        """uvicorn's, less arming a keep-alive timer: the sweep closes idle connections (`_check_deadline`), which
+        saves scheduling and cancelling a timer for every response (1.7 us each, about 3 % of a small request)."""
         self._answered += 1
         self._active = self.loop.time()
-        super().on_response_complete()
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:  # a pipelined request waits for this response: start it now
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
 
     def timeout_keep_alive_handler(self) -> None:
         """The idle keep-alive timeout, except that a request already on its way is still served."""
