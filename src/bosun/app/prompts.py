@@ -71,10 +71,10 @@ class Prompt:
         elif type(arguments) is not dict:
             raise invalid_params(f"Invalid arguments for prompt {self.name}: arguments must be an object")
         try:
-            validated = self.signature.model.model_validate(arguments)
+            validated = self.signature.validate(arguments)
         except ValidationError as exc:
             raise invalid_params(f"Invalid arguments for prompt {self.name}: {describe_validation_error(exc)}") from None
-        value = await invoke(self.fn, self.signature, dict(validated.__dict__), ctx)
+        value = await invoke(self.fn, self.signature, validated, ctx)
         result: dict[str, Any] = {"messages": _messages(value)}
         if "description" in self.definition:
             result["description"] = self.definition["description"]

@@ -72,10 +72,10 @@ class _Readable:
 
     async def _read(self, uri: str, variables: dict[str, Any], ctx: Context | None) -> list[dict[str, Any]]:
         try:
-            validated = self.signature.model.model_validate(variables)
+            validated = self.signature.validate(variables)
         except ValidationError as exc:
             raise invalid_params(f"Invalid resource URI {uri}: {describe_validation_error(exc)}") from None
-        value = await invoke(self.fn, self.signature, dict(validated.__dict__), ctx)
+        value = await invoke(self.fn, self.signature, validated, ctx)
         return _contents(uri, value, self.mime_type)
 
 

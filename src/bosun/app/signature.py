@@ -42,6 +42,12 @@ class Signature:
     inline: bool = False
     """A plain `def` that runs on the event loop rather than in a worker thread (bosun/app/bounded.py)."""
 
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments, validated and converted (raises pydantic's ValidationError).
+
+        The model's validator is called directly: `model_validate` adds a Python-level call around it."""
+        return dict(self.model.__pydantic_validator__.validate_python(arguments).__dict__)
+
     def unknown(self, arguments: dict[str, Any]) -> list[str]:
         """The argument names a client sent that the function does not take (a typo, or a stale schema)."""
         if self.open_ended or self.names.issuperset(arguments):

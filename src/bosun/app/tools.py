@@ -122,11 +122,11 @@ class Tool:
                 return error_result(f"Invalid arguments for tool {self.name}: unknown argument(s) "
                                     f"{', '.join(map(repr, unknown))[:500]}; it takes: {expected}")
         try:
-            validated = self.signature.model.model_validate(arguments)
+            validated = self.signature.validate(arguments)
         except ValidationError as exc:
             return error_result(f"Invalid arguments for tool {self.name}: {describe_validation_error(exc)}")
         try:
-            value = await invoke(self.fn, self.signature, dict(validated.__dict__), ctx)
+            value = await invoke(self.fn, self.signature, validated, ctx)
         except (InputRequired, McpError):
             raise
         except ToolError as exc:

@@ -156,12 +156,13 @@ class CoalescingTransport:
     """Writes made in one turn of the event loop leave in one send: a response's head and body (two ASGI
     messages, two `write` calls in uvicorn) cost one system call instead of two."""
 
-    __slots__ = ("_transport", "_loop", "_pending")
+    __slots__ = ("_transport", "_loop", "_pending", "is_closing")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self.is_closing = transport.is_closing  # asked after every response: bound once, not looked up each time
 
     def write(self, data: bytes) -> None:
         if not self._pending:
