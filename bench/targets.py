@@ -121,6 +121,8 @@ def all_targets() -> list[Target]:
                "2025-11-25 session with a JWT; the defaults", "info", authenticated=True),
         Target("bosun-no-metrics", project, "bosun_app:app", "modern", {"BOSUN_METRICS_ENABLED": "false"},
                "2026-07-28 stateless; metrics off"),
+        Target("bosun-readme", project, "readme_app:server", "modern", logs,
+               "the README's first example as written (its cold start and idle RSS)", "info", workloads=("def",)),
         Target("bosun-mp-metrics", project, "bosun_app:app", "modern", logs,
                "bosun, one worker recording metrics in multiprocess mode (as each of --workers N does)", "info",
                fresh_metrics_dir=True),

@@ -140,9 +140,20 @@ def test_metrics_add_up_across_workers() -> None:
             for _ in range(30):
                 with httpx.Client(timeout=5) as fresh:  # new connections spread over both workers
                     assert modern_call(fresh, running.url, "tools/call", {"name": "echo", "arguments": {"text": "x"}}).status_code == 200
-            found = samples(http.get(running.base + "/metrics").text)
+            # Each worker writes its counts to the shared files at most once a second (metrics_shared.py).
+            deadline = time.monotonic() + 5
+            while True:
+                found = samples(http.get(running.base + "/metrics").text)
+                if total(found, "mcp_requests_total", method="tools/call") >= 30 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         assert total(found, "mcp_requests_total", method="tools/call") == 30
         assert total(found, "mcp_tool_calls_total", tool="echo") == 30
+        assert total(found, "mcp_request_duration_seconds_count", method="tools/call") == 30
+        assert total(found, "mcp_tool_duration_seconds_count", tool="echo") == 30
+        assert total(found, "mcp_tool_duration_seconds_bucket", tool="echo", le="+Inf") == 30
+        assert 0 < total(found, "mcp_tool_duration_seconds_sum", tool="echo") < 30
+        assert total(found, "mcp_inflight_requests") == 0
     finally:
         stop_server(running)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import platform
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 from bosun.protocol.errors import (
@@ -75,6 +76,31 @@ class Histogram:
             running += count
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
         return buckets
+
+
+class Timed:
+    """A counter by (label, detail) and a histogram by label, fed by one call.
+
+    Raw names are resolved to bounded labels once and remembered, so the hot path is two dict
+    lookups and two additions.
+    """
+
+    __slots__ = ("counts", "histograms", "_resolved")
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.histograms: dict[str, Histogram] = {}
+        self._resolved: dict[tuple[str, Any], tuple[tuple[str, str], Histogram]] = {}
+
+    def record(self, name: str, detail: Any, seconds: float, label_of: Callable[[str], str]) -> None:
+        found = self._resolved.get((name, detail))
+        if found is None:
+            label = label_of(name)
+            found = ((label, str(detail)), self.histograms.setdefault(label, Histogram()))
+            self._resolved[(name, detail)] = found
+        key, histogram = found
+        self.counts[key] = self.counts.get(key, 0) + 1
+        histogram.observe(seconds)
 
 
 _pending_collectors: list[Any] = []
@@ -148,6 +174,8 @@ def exposition() -> tuple[bytes, str]:
     if multiprocess():
         from prometheus_client import multiprocess as mp
 
+        if _instance is not None:
+            _instance.flush()  # this worker's own counts are current; the others' up to a second late
         registry = CollectorRegistry()
         mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST

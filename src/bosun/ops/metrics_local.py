@@ -7,42 +7,17 @@ needed; the collector reads a consistent-enough snapshot, as a scrape always doe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Container, Iterator
 from typing import Any
 
-from bosun.ops.metrics import Histogram, add_collector, build_labels, code_label, event_label, method_label, refusal_labels
-
-
-class _Timed:
-    """A counter by (label, detail) and a histogram by label, fed by one call.
-
-    Raw names are resolved to bounded labels once and remembered, so the hot path is two dict
-    lookups and two additions.
-    """
-
-    __slots__ = ("counts", "histograms", "_resolved")
-
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, str], int] = {}
-        self.histograms: dict[str, Histogram] = {}
-        self._resolved: dict[tuple[str, Any], tuple[tuple[str, str], Histogram]] = {}
-
-    def record(self, name: str, detail: Any, seconds: float, label_of: Callable[[str], str]) -> None:
-        found = self._resolved.get((name, detail))
-        if found is None:
-            label = label_of(name)
-            found = ((label, str(detail)), self.histograms.setdefault(label, Histogram()))
-            self._resolved[(name, detail)] = found
-        key, histogram = found
-        self.counts[key] = self.counts.get(key, 0) + 1
-        histogram.observe(seconds)
+from bosun.ops.metrics import Histogram, Timed, add_collector, build_labels, code_label, event_label, method_label, refusal_labels
 
 
 class LocalMetrics:
     def __init__(self) -> None:
         self._tools: Container[str] = frozenset()
-        self.requests = _Timed()
-        self.tools = _Timed()
+        self.requests = Timed()
+        self.tools = Timed()
         self.errors: dict[str, int] = {}
         self.inflight_now = 0
         self.streams_now = 0
