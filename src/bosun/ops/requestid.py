@@ -6,7 +6,8 @@ import itertools
 import os
 
 from bosun.ops.logs import request_id
-from bosun.types import ASGIApp, Message, Receive, Scope, Send
+from bosun.transport.wire import Exchange
+from bosun.types import ASGIApp, Receive, Scope, Send
 
 _MAX_LENGTH = 128
 _ALLOWED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:/+=")
@@ -63,13 +64,7 @@ class RequestIdMiddleware:
             return
         text, header = request_id_for(scope["headers"])
         token = request_id.set(text)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, Exchange(send, header).send)
         finally:
             request_id.reset(token)
