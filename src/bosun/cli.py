@@ -21,17 +21,21 @@ import logging
 import os
 import sys
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bosun.config import Settings
 
 ENV_TARGET = "BOSUN_TARGET"
 _built: dict[str, Any] = {}
 
 
-def build_app() -> Any:
+def build_app(settings: Settings | None = None) -> Any:
     """uvicorn factory: load the target named in BOSUN_TARGET (so `--workers N` can import it in each worker).
 
-    Built once per process: `serve` builds it first to fail fast, and the single-worker
-    factory call then reuses it rather than importing the user's module twice.
+    Built once per process: `serve` builds it first to fail fast, with the settings it has already
+    resolved, and the single-worker factory call then reuses it rather than importing the user's
+    module twice. A worker process resolves the settings from the environment it inherited.
     """
     from bosun.config import load_settings
     from bosun.loader import load_target
@@ -42,7 +46,7 @@ def build_app() -> Any:
     key = os.environ[ENV_TARGET]
     if key in _built:
         return _built[key]
-    settings = load_settings()
+    settings = settings or load_settings()
     connection.configure(settings.connection_limits())
     shutdown.on_drain(connection.begin_drain, lambda: None)
     target = load_target(key)
@@ -92,7 +96,7 @@ def serve(args: argparse.Namespace) -> int:
     if settings.workers > 1 and settings.metrics_enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bosun-metrics-")
     try:
-        build_app()  # fail fast, with a clear message, before uvicorn starts workers
+        build_app(settings)  # fail fast, with a clear message, before uvicorn starts workers
     except (ConfigError, TargetError) as exc:
         print(f"bosun: {exc}", file=sys.stderr)
         return 2

@@ -9,46 +9,36 @@ message names the variable and the form it expects; the CLI exits 2 on it.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from bosun.config_sources import SourceError, existing_secrets_dir, read_dotenv, read_sources, secrets_path
 from bosun.protocol.request_state import decode_key
 from bosun.security.options import ASYMMETRIC_ALGORITHMS, RateLimit, SecurityConfigError, SecurityOptions, resolve_security
 from bosun.transport.options import ConnectionLimits, HttpOptions, is_loopback
 
-DEFAULT_SECRETS_DIR = "/run/secrets/bosun"
 # `BOSUN_*` variables that are not settings: the secrets directory, what `bosun serve` hands its
 # workers (cli.ENV_TARGET, ops.shutdown.WORKER_SIGNALS_ENV) and what scripts/ read; `BOSUN_TEST_*` is
 # the tests'. Any other `BOSUN_*` variable is a typo or a stale setting, and is warned about.
 OTHER_VARIABLES = frozenset({"BOSUN_SECRETS_DIR", "BOSUN_TARGET", "BOSUN_DRAIN_SIGNALS", "BOSUN_EXAMPLE"})
 OTHER_PREFIXES = ("BOSUN_TEST_",)
 _PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
-CommaList = Annotated[list[str], NoDecode]
+CommaList = list[str]  # a comma-separated string in a variable, split by the validators below
 
 
 class ConfigError(ValueError):
     pass
 
 
-def secrets_path() -> str:
-    """The secrets directory named by BOSUN_SECRETS_DIR (environment, then `.env`), whether or not it exists."""
-    return os.environ.get("BOSUN_SECRETS_DIR") or _read_dotenv(Path(".env")).get("BOSUN_SECRETS_DIR") or DEFAULT_SECRETS_DIR
+class Settings(BaseModel):
+    """Every setting, validated; `load_settings` fills it from the sources in bosun.config_sources."""
 
-
-def _secrets_dir() -> str | None:
-    path = secrets_path()
-    return path if os.path.isdir(path) else None
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BOSUN_", env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, validate_default=True)
 
     environment: str = Field("development", validation_alias=AliasChoices("ENVIRONMENT", "BOSUN_ENVIRONMENT"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
@@ -78,7 +68,7 @@ class Settings(BaseSettings):
     max_streams: int = Field(500, ge=1)
     max_batch: int = Field(100, ge=1)
     request_memory: int = Field(192 * 1024 * 1024, ge=1024 * 1024)
-    state_keys: Annotated[list[SecretStr], NoDecode] = []
+    state_keys: list[SecretStr] = []
 
     metrics_enabled: bool = True
     metrics_port: int | None = Field(None, ge=1, le=65535)
@@ -115,7 +105,7 @@ class Settings(BaseSettings):
     auth_issuer: str = ""
     auth_servers: CommaList = []
     auth_jwks_url: str = ""
-    auth_public_keys: Annotated[list[str], NoDecode] = []
+    auth_public_keys: list[str] = []
     auth_algorithms: CommaList = list(ASYMMETRIC_ALGORITHMS)
     auth_audiences: CommaList = []
     auth_leeway_seconds: float = Field(30.0, ge=0, le=300)
@@ -255,19 +245,28 @@ class Settings(BaseSettings):
         return [decode_key(key.get_secret_value()) for key in self.state_keys]
 
 
+def env_names(field: str) -> list[str]:
+    """The variables that set `field`, in the order they are looked for."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    return [f"BOSUN_{field.upper()}"]
+
+
 def env_name(field: str) -> str:
     """The variable that sets `field` (the first alias when it has several)."""
-    info = Settings.model_fields[field]
-    alias = info.validation_alias
-    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
-        return alias.choices[0]
-    return f"BOSUN_{field.upper()}"
+    return env_names(field)[0]
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Resolve the settings once; raise `ConfigError` naming each bad variable and what it expects."""
+    """Resolve the settings once; raise `ConfigError` naming each bad variable and what it expects.
+
+    `overrides` (by field name: what the command line sets) win over every source."""
     try:
-        return Settings(_secrets_dir=_secrets_dir(), **overrides)  # type: ignore[call-arg]
+        raw: dict[str, Any] = read_sources({field: env_names(field) for field in Settings.model_fields})
+        return Settings.model_validate({**raw, **overrides})
+    except SourceError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
@@ -279,20 +278,13 @@ def load_settings(**overrides: Any) -> Settings:
 
 def variable_names() -> set[str]:
     """Every variable that sets a setting (each alias of those that have several)."""
-    names: set[str] = set()
-    for field, info in Settings.model_fields.items():
-        alias = info.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(choice for choice in alias.choices if isinstance(choice, str))
-        else:
-            names.add(f"BOSUN_{field.upper()}")
-    return names
+    return {name for field in Settings.model_fields for name in env_names(field)}
 
 
 def unknown_variables(names: Iterable[str] | None = None) -> list[str]:
     """A warning for each `BOSUN_*` variable (environment and `.env`) that sets nothing: otherwise a typo is silent."""
     if names is None:
-        names = [*os.environ, *_read_dotenv(Path(".env"))]
+        names = [*os.environ, *read_dotenv()]
     known = sorted(variable_names() | OTHER_VARIABLES)
     suffixes = {name.removeprefix("BOSUN_"): name for name in known if name.startswith("BOSUN_")}
     warnings = []
@@ -300,6 +292,8 @@ def unknown_variables(names: Iterable[str] | None = None) -> list[str]:
         upper = name.upper()  # settings are read case-insensitively
         if not upper.startswith("BOSUN_") or upper in known or upper.startswith(OTHER_PREFIXES):
             continue
+        import difflib  # only for a stray variable: every start-up would pay for it otherwise
+
         close = difflib.get_close_matches(upper.removeprefix("BOSUN_"), list(suffixes), n=1)  # "BOSUN_" matches all
         hint = f" (did you mean {suffixes[close[0]]}?)" if close else ""
         warnings.append(f"{name} is not a Bosun setting and is ignored{hint}")
@@ -311,22 +305,22 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
 
     A secret shows only whether it is set. The first row is the secrets directory, and whether it exists.
     """
-    dotenv = _read_dotenv(Path(".env"))
-    secrets = _secrets_dir()
+    dotenv = read_dotenv()
+    secrets = existing_secrets_dir(dotenv)
     where = next((source for source, values in (("environment", os.environ), (".env", dotenv))
                   if values.get("BOSUN_SECRETS_DIR")), "default")
     found = "exists" if secrets else "missing: no secret files read"
-    rows = [("BOSUN_SECRETS_DIR", f"{secrets_path()} ({found})", where)]
+    rows = [("BOSUN_SECRETS_DIR", f"{secrets_path(dotenv)} ({found})", where)]
     for field in Settings.model_fields:
         value = getattr(settings, field)
         shown = _secret_state(value) if _is_secret(field) else _shown(value)
-        name = env_name(field)
-        names = [name, f"BOSUN_{field.upper()}"]
-        if any(candidate in os.environ for candidate in names):
+        names = env_names(field)
+        name = names[0]
+        if _names_in(names, os.environ):
             source = "environment"
-        elif any(candidate in dotenv for candidate in names):
+        elif _names_in(names, dotenv):
             source = ".env"
-        elif secrets and any((Path(secrets) / candidate).is_file() for candidate in (field, name, name.lower())):
+        elif secrets and _names_in(names, os.listdir(secrets)):
             source = f"secret file in {secrets}"
         else:
             source = "default"
@@ -351,10 +345,7 @@ def _shown(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _read_dotenv(path: Path) -> dict[str, str]:
-    """The `.env` file as pydantic-settings reads it (quotes, `export`, comments)."""
-    from dotenv import dotenv_values
-
-    if not path.is_file():
-        return {}
-    return {key: value or "" for key, value in dotenv_values(path).items()}
+def _names_in(names: list[str], keys: Iterable[str]) -> bool:
+    """Whether any of `names` is among `keys`, ignoring case as the sources do."""
+    wanted = {name.lower() for name in names}
+    return any(key.lower() in wanted for key in keys)
