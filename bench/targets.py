@@ -108,6 +108,8 @@ def all_targets() -> list[Target]:
     logs = {"LOG_LEVEL": "INFO", "BENCH_LOGGING": "json"}
     targets = [
         Target("bare", project, "bare_app:app", "modern", note="orjson ASGI handler, the ceiling"),
+        Target("floor", project, "floor_app:app", "modern",
+               note="the ceiling plus pydantic-validated arguments: the start-up and memory floor of a pydantic server"),
         Target("bosun", project, "bosun_app:app", "modern", logs,
                "2026-07-28 stateless; metrics on, JSON logs at INFO (the defaults), no authentication", "info"),
         Target("bosun-session", project, "bosun_app:app", "session", logs,
@@ -149,7 +151,8 @@ def all_targets() -> list[Target]:
     targets.append(Target("bosun-plain-uvicorn", project, "bosun_app:app", "modern", logs,
                           "bosun under plain uvicorn (no connection limits): what those limits cost", "info"))
     # Bosun's own servers run as users run them: `bosun serve`, with its connection handling and limits.
-    return [replace(target, served_by_bosun=True) if target.python == project and target.name not in ("bare", "bosun-plain-uvicorn")
+    plain_uvicorn = ("bare", "floor", "bosun-plain-uvicorn")
+    return [replace(target, served_by_bosun=True) if target.python == project and target.name not in plain_uvicorn
             else target for target in targets]
 
 

@@ -16,40 +16,49 @@ HEADERS = [(b"content-type", b"application/json")]
 STATUS = {"bench://status": "ok"}
 
 
-def _tool_result(value: float) -> dict[str, Any]:
+def tool_result(value: float) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": str(value)}], "structuredContent": {"result": value}, "resultType": "complete"}
 
 
 def _add(arguments: dict[str, Any]) -> dict[str, Any]:
-    return _tool_result(arguments["a"] + arguments["b"])
+    return tool_result(arguments["a"] + arguments["b"])
 
 
 def _area(arguments: dict[str, Any]) -> dict[str, Any]:
     shape = arguments["shape"]
-    return _tool_result(float(shape["width"]) * float(shape["height"]))
+    return tool_result(float(shape["width"]) * float(shape["height"]))
 
 
-TOOLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"add": _add, "add_async": _add, "area": _area}
+Tools = dict[str, Callable[[dict[str, Any]], dict[str, Any]]]
+TOOLS: Tools = {"add": _add, "add_async": _add, "area": _area}
 
 
-def _answer(request: dict[str, Any]) -> dict[str, Any]:
-    params = request["params"]
-    if request["method"] == "tools/call":
-        result = TOOLS[params["name"]](params.get("arguments") or {})
-    else:  # resources/read
-        uri = params["uri"]
-        result = {"contents": [{"uri": uri, "mimeType": "text/plain", "text": STATUS[uri]}], "resultType": "complete"}
-    return {"jsonrpc": "2.0", "id": request["id"], "result": result}
+def handler(tools: Tools) -> Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+                                      Awaitable[None]]:
+    """The ASGI app answering tools/call with `tools` and resources/read with the status resource."""
+
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        params = request["params"]
+        if request["method"] == "tools/call":
+            result = tools[params["name"]](params.get("arguments") or {})
+        else:  # resources/read
+            uri = params["uri"]
+            result = {"contents": [{"uri": uri, "mimeType": "text/plain", "text": STATUS[uri]}], "resultType": "complete"}
+        return {"jsonrpc": "2.0", "id": request["id"], "result": result}
+
+    async def app(scope: Message, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await send({"type": "http.response.body", "body": orjson.dumps(answer(orjson.loads(body)))})
+
+    return app
 
 
-async def app(scope: Message, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]) -> None:
-    if scope["type"] != "http":
-        return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": orjson.dumps(_answer(orjson.loads(body)))})
+app = handler(TOOLS)
