@@ -8,7 +8,7 @@ protocol checks, so it is not a server anyone should run.
 
 from typing import Any
 
-from bare_app import TOOLS, handler, tool_result
+from bare_app import handler, tool_result
 from pydantic import BaseModel
 
 
@@ -36,4 +36,4 @@ def _area(arguments: dict[str, Any]) -> dict[str, Any]:
     return tool_result(valid.shape.width * valid.shape.height)
 
 
-app = handler({**TOOLS, "add": _add, "add_async": _add, "area": _area})
+app = handler({"add": _add, "add_async": _add, "area": _area})

@@ -311,6 +311,7 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
                   if values.get("BOSUN_SECRETS_DIR")), "default")
     found = "exists" if secrets else "missing: no secret files read"
     rows = [("BOSUN_SECRETS_DIR", f"{secrets_path(dotenv)} ({found})", where)]
+    secret_files = os.listdir(secrets) if secrets else []
     for field in Settings.model_fields:
         value = getattr(settings, field)
         shown = _secret_state(value) if _is_secret(field) else _shown(value)
@@ -320,7 +321,7 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
             source = "environment"
         elif _names_in(names, dotenv):
             source = ".env"
-        elif secrets and _names_in(names, os.listdir(secrets)):
+        elif _names_in(names, secret_files):
             source = f"secret file in {secrets}"
         else:
             source = "default"

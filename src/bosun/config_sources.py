@@ -81,7 +81,7 @@ class _SecretFiles:
     def __init__(self, directory: str | None) -> None:
         self._root = Path(directory).resolve() if directory else None
         self._entries: dict[str, Path] = {}
-        if self._root is not None and directory is not None:
+        if directory:
             try:
                 self._entries = {entry.name.lower(): Path(directory) / entry.name for entry in os.scandir(directory)}
             except OSError as exc:

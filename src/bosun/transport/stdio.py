@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from bosun.app.handlers import Handler, Handlers
+from bosun.ops.heap import freeze_heap
 from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import (
     META_CLIENT_INFO,
@@ -41,7 +42,6 @@ from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener, lis
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, decode, error_bytes, result_bytes, valid_id
 from bosun.protocol.versions import ALL_VERSIONS, BATCHING_VERSIONS, negotiate_legacy
-from bosun.transport.app import freeze_heap
 from bosun.transport.envelope import validate_meta
 from bosun.transport.sessions import Session
 
