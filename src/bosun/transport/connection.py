@@ -20,9 +20,18 @@ Limits, all from `ConnectionLimits` (settings `BOSUN_MAX_HEADER_BYTES`, ...):
 * at most `max_connections` are open: a new one beyond that replaces the
   longest-idle connection (one with no request on it), or, when every connection
   is busy, is answered 503 (probes excepted, so liveness never fails for load);
+* a request read in full is the application's: no connection deadline cuts a long
+  call or a stream while its response is being produced;
 * a request answered before its body was read (413) keeps its connection: the
   rest of the body is read and discarded, up to `linger_bytes`, so the client
   reads the answer instead of a reset;
+* a connection closed while the client is still sending (a 431, a 413 with
+  `Connection: close`, a 400 or 408 mid-request) is closed the way nginx's
+  lingering close does it: the answer, then a FIN, then what the client still
+  sends is read and discarded (at most `linger_bytes`, or 1 MiB after a refused
+  head; `linger_seconds` in all; a second of silence ends it), because closing a
+  socket with unread input makes the kernel send a reset that can destroy the
+  answer before the client reads it;
 * while draining (`begin_drain`), every response carries `Connection: close`;
   at shutdown a connection is closed only once it has been silent for a second
   with nothing waiting in its socket (a client that was just answered, or just
@@ -41,33 +50,19 @@ from dataclasses import replace
 from typing import Any
 
 import httptools
-import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from bosun.transport.coalescing import CoalescingTransport
+from bosun.transport.connection_refusals import log_refusal, over_capacity, refusal
 from bosun.transport.options import ConnectionLimits
-from bosun.types import Receive, Scope, Send
 
 log = logging.getLogger("bosun.connections")
 PROBE_PATHS = frozenset({b"/health", b"/ready", b"/startup"})
 _OVERFLOW = 64  # connections allowed past the cap, to read their head and answer a probe or a 503
 _RESERVED_DESCRIPTORS = 128  # database and Redis pools, log files, the listener, outbound HTTP
 _SHUTDOWN_GRACE = 1.0  # while shutting down, how long a connection may stay silent before it is closed
-
-
-def _refusal(status: int, reason: bytes, message: str) -> bytes:
-    body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}})
-    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-            % (status, reason, len(body))) + body
-
-
-_OVER_CAPACITY = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {
-    "code": -32603, "message": "Service Unavailable: every connection is busy; retry shortly"}})
-
-
-async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
-    await send({"type": "http.response.start", "status": 503,
-                "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"), (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": _OVER_CAPACITY})
+_LINGER_SILENCE = 1.0  # a lingering connection silent this long is closed: the client has stopped sending
+_HEAD_LINGER_BYTES = 1 << 20  # discarded after a refused head: a real client's head is far smaller
 
 
 class _Shared:
@@ -152,38 +147,6 @@ def _last_active(connection: GuardedHttpProtocol) -> float:
     return connection._active
 
 
-class CoalescingTransport:
-    """Writes made in one turn of the event loop leave in one send: a response's head and body (two ASGI
-    messages, two `write` calls in uvicorn) cost one system call instead of two."""
-
-    __slots__ = ("_transport", "_loop", "_pending", "is_closing")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._pending: list[bytes] = []
-        self.is_closing = transport.is_closing  # asked after every response: bound once, not looked up each time
-
-    def write(self, data: bytes) -> None:
-        if not self._pending:
-            self._loop.call_soon(self._flush)
-        self._pending.append(data)
-
-    def _flush(self) -> None:
-        pending = self._pending
-        if pending:
-            self._pending = []
-            if not self._transport.is_closing():
-                self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
 class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -198,11 +161,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._discarded = 0
         self._answered = 0
         self._shutting_down = False
+        self._lingering = False
+        self._linger_limit = 0
+        self._raw: asyncio.Transport | None = None
 
     # Connection life cycle.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
+        self._raw = transport
+        self.transport = CoalescingTransport(transport, self.loop, self._linger)  # type: ignore[assignment]
         if len(self.connections) > self.limits.max_connections and not self._make_room():
             if len(self.connections) > self.limits.max_connections + _OVERFLOW:
                 transport.close()
@@ -233,7 +200,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return False
         cycle = self.cycle
         started = self._phase_started
+        if self._lingering:
+            if now - self._active < _LINGER_SILENCE and now - started < self.limits.linger_seconds:
+                return False
+            self.transport.close()  # the client had its chance to read the refusal
+            return True
         if self._head_open:
+            if self._head_bytes == 0 and cycle is not None and not cycle.response_complete:
+                return False  # read in full and being answered (a long call, a stream): no connection deadline applies
             limit = self.limits.header_timeout
             if self._head_bytes == 0 and self._shutting_down:
                 # Silent while shutting down: closed once it has been silent for a moment, since a client
@@ -265,17 +239,51 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             cycle.disconnected = True
             cycle.message_event.set()
             if cycle.response_started:
+                log_refusal(408, self.client)
                 self.transport.close()
                 return
         self._refuse(408, b"Request Timeout", "Request Timeout: the request did not arrive in time")
 
     def _refuse(self, status: int, reason: bytes, message: str) -> None:
-        self.transport.write(_refusal(status, reason, message))
+        log_refusal(status, self.client)
+        self.transport.write(refusal(status, reason, message))
         self.transport.close()
+
+    def _linger(self) -> bool:
+        """Close by lingering when the client may still be sending; True when that took the close over.
+
+        Closing a socket with unread input makes the kernel answer with a reset, and a client that
+        writes its whole request before reading (or sent `Connection: close`) then loses the answer.
+        So the answer leaves with a FIN after it, and the input is read and discarded until the client
+        closes, falls silent, or passes the bounds; the sweep ends it (`_check_deadline`)."""
+        raw = self._raw
+        if self._lingering or raw is None or raw.is_closing() or not raw.can_write_eof():
+            return False
+        cycle = self.cycle
+        refused_head = self._head_bytes > 0
+        unread_body = not self._head_open and cycle is not None and cycle.more_body
+        if not (refused_head or unread_body or _pending_bytes(raw)):
+            return False
+        self._lingering = True
+        self._linger_limit = _HEAD_LINGER_BYTES if refused_head else self.limits.linger_bytes
+        self._discarded = 0
+        self._phase_started = self._active = self.loop.time()
+        try:
+            raw.write_eof()
+        except OSError:
+            return False
+        self.flow.resume_reading()
+        _ensure_sweeper(self.loop, self.server_state)
+        return True
 
     # Reading.
     def data_received(self, data: bytes) -> None:
         self._active = self.loop.time()
+        if self._lingering:  # answered and half-closed: only discarded, within the bound
+            self._discarded += len(data)
+            if self._discarded > self._linger_limit and self._raw is not None:
+                self._raw.close()
+            return
         self._unset_keepalive_if_required()
         if self._head_open:
             if self._head_too_large(data):
@@ -286,7 +294,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             # Answered before the body was read (a 413): discard the rest, within a bound, so the client reads it.
             self._discarded += len(data)
             if self._discarded > self.limits.linger_bytes:
-                self.transport.close()
+                self._raw.close()  # type: ignore[union-attr]  # past the bound: no lingering on top
                 return
         try:
             # No protocol upgrades here: an `Upgrade` request is served as plain HTTP/1.1.
@@ -327,7 +335,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._tail = b""
         self._phase_started = self._active
         if self._over_cap and self.url.split(b"?", 1)[0] not in PROBE_PATHS:
-            saved, self.app = self.app, _over_capacity
+            saved, self.app = self.app, over_capacity
             try:
                 super().on_headers_complete()
             finally:
@@ -347,7 +355,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._answered += 1
         self._active = self.loop.time()
         self.server_state.total_requests += 1
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._lingering:
             return
         self.flow.resume_reading()
         if self.pipeline:  # a pipelined request waits for this response: start it now

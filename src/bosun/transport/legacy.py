@@ -21,7 +21,7 @@ from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import Call, requested_level
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
-from bosun.protocol.jsonrpc import classify, error_bytes, error_message, result_bytes, valid_id
+from bosun.protocol.jsonrpc import classify, error_bytes, error_message, response_id, result_bytes, valid_id
 from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
 from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSION, is_legacy, negotiate_legacy
@@ -37,10 +37,11 @@ log = logging.getLogger("bosun.transport")
 _unmatched = Throttled(log)
 
 
-async def _store_error(send: Send, error: McpError) -> None:
-    """The session store failed: its own code (-32603 when unavailable), and Retry-After on a 503."""
+async def _store_error(send: Send, error: McpError, request_id: Any = None) -> None:
+    """The session store failed: its own code (-32603 when unavailable), Retry-After on a 503, and the
+    request's id, so the client knows which request to retry."""
     extra = ((b"retry-after", b"1"),) if error.http_status == 503 else ()
-    await respond_error(send, error.http_status, error, headers=JSON_HEADERS + extra)
+    await respond_error(send, error.http_status, error, request_id, headers=JSON_HEADERS + extra)
 
 
 def _session_header(session: Session) -> tuple[tuple[bytes, bytes], ...]:
@@ -72,7 +73,8 @@ class LegacyEndpoint:
         if type(message) is dict and message.get("method") == "initialize":
             await self.initialize(send, headers, message, principal, peer)
             return
-        session = await self._session(send, headers, principal)
+        request_id = response_id(message)  # None for a batch: no one id answers for all of it
+        session = await self._session(send, headers, principal, request_id)
         if session is None:
             return
         if type(message) is list:
@@ -90,7 +92,7 @@ class LegacyEndpoint:
         try:
             kind = classify(message)
         except McpError as error:
-            await reject(send, 400, error.message)
+            await reject(send, 400, error.message, request_id=request_id)
             return
         if kind == "response":
             if not await self._answered(session, message):
@@ -135,13 +137,14 @@ class LegacyEndpoint:
     async def initialize(self, send: Send, headers: Headers, message: dict[str, Any], principal: Principal | None,
                          peer: str | None = None) -> None:
         params = message.get("params") or {}
+        request_id = response_id(message)
         try:
             kind = classify(message)
         except McpError as error:
-            await reject(send, 400, error.message)
+            await reject(send, 400, error.message, request_id=request_id)
             return
         if kind != "request" or type(params) is not dict:
-            await reject(send, 400, "Invalid Request: initialize must be a request with params")
+            await reject(send, 400, "Invalid Request: initialize must be a request with params", request_id=request_id)
             return
         version = negotiate_legacy(params.get("protocolVersion"))
         capabilities = params.get("capabilities")
@@ -152,7 +155,7 @@ class LegacyEndpoint:
                                               principal.key if principal is not None else None,
                                               principal.key if principal is not None else f"peer#{peer or '-'}")
         except McpError as error:
-            await _store_error(send, error)
+            await _store_error(send, error, request_id)
             return
         result: dict[str, Any] = {"protocolVersion": version, "capabilities": self.handlers.capabilities,
                                   "serverInfo": self.handlers.server_info}
@@ -160,15 +163,17 @@ class LegacyEndpoint:
             result["instructions"] = self.handlers.instructions
         await respond(send, 200, result_bytes(message["id"], result), JSON_HEADERS + _session_header(session))
 
-    async def _session(self, send: Send, headers: Headers, principal: Principal | None) -> Session | None:
+    async def _session(self, send: Send, headers: Headers, principal: Principal | None,
+                       request_id: Any = None) -> Session | None:
+        """The session the request names, or None once the refusal (with `request_id`) has been sent."""
         session_id = headers.get(b"mcp-session-id")
         if session_id is None:
-            await reject(send, 400, "Bad Request: missing Mcp-Session-Id header; send initialize first")
+            await reject(send, 400, "Bad Request: missing Mcp-Session-Id header; send initialize first", request_id=request_id)
             return None
         try:
             session = await self.store.get(session_id)
         except McpError as error:
-            await _store_error(send, error)
+            await _store_error(send, error, request_id)
             return None
         if session is not None and session.owner != (principal.key if principal is not None else None):
             # Another principal's session: answered exactly as an unknown one, so session ids cannot be probed.
@@ -176,11 +181,12 @@ class LegacyEndpoint:
                 self.gate.session_refused(principal)
             session = None
         if session is None:
-            await reject(send, 404, "Session not found or expired; send initialize to start a new one")
+            await reject(send, 404, "Session not found or expired; send initialize to start a new one", request_id=request_id)
             return None
         version = headers.get(b"mcp-protocol-version") or DEFAULT_HEADERLESS_VERSION
         if not is_legacy(version):
-            await reject(send, 400, f"Bad Request: unsupported MCP-Protocol-Version {version!r} for a session")
+            await reject(send, 400, f"Bad Request: unsupported MCP-Protocol-Version {version!r} for a session",
+                         request_id=request_id)
             return None
         return session
 

@@ -113,7 +113,7 @@ class ModernEndpoint:
             raise invalid_params("subscriptions/listen needs a 'notifications' filter object", http_status=400)
         kinds, uris, agreed = listen_filter(wanted, self.handlers.capabilities)
         if self.hub.open_streams() >= self.max_streams:
-            await too_many_streams(send, self.max_streams)
+            await too_many_streams(send, self.max_streams, request_id)
             return
         listener = Listener(kinds, uris)
         subscription = {META_SUBSCRIPTION_ID: request_id}

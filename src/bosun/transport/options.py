@@ -53,3 +53,4 @@ class ConnectionLimits:
     body_timeout: float = 30.0  # the whole body, from the end of the head
     max_connections: int = 1000
     linger_bytes: int = 64 * 1024 * 1024  # the rest of a refused body read and discarded before closing
+    linger_seconds: float = 5.0  # at most this long reading and discarding after a refusal, before closing

@@ -112,16 +112,18 @@ async def respond_error(send: Send, status: int, error: McpError, request_id: An
     await respond(send, status, error_bytes(request_id, error), headers)
 
 
-async def reject(send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-    """A transport-level refusal: JSON-RPC error body with no id, so any client can read why."""
+async def reject(send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = (),
+                 request_id: Any = None) -> None:
+    """A transport-level refusal: a JSON-RPC error body any client can read, carrying the request's id when
+    it has a valid one (`response_id`), so a client can match the refusal to its request."""
     error = McpError(INVALID_REQUEST, message)
-    await respond(send, status, error_bytes(None, error), JSON_HEADERS + headers)
+    await respond(send, status, error_bytes(request_id, error), JSON_HEADERS + headers)
 
 
-async def too_many_streams(send: Send, limit: int) -> None:
+async def too_many_streams(send: Send, limit: int, request_id: Any = None) -> None:
     """The answer when `limit` long-lived streams are already open: retryable, and counted by the caller."""
     error = McpError(INTERNAL_ERROR, f"Service Unavailable: {limit} streams are open (BOSUN_MAX_STREAMS); retry shortly")
-    await respond(send, 503, error_bytes(None, error), JSON_HEADERS + ((b"retry-after", b"1"),))
+    await respond(send, 503, error_bytes(request_id, error), JSON_HEADERS + ((b"retry-after", b"1"),))
 
 
 def accepts(accept: str | None, json: bool, sse: bool) -> bool:
