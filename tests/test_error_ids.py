@@ -45,8 +45,8 @@ def test_session_refusals_carry_the_request_id(server: Running) -> None:
             "wrong version header": (http.post(server.url, json=CALL, headers={**HEADERS, "mcp-session-id": session,
                                                                               "mcp-protocol-version": "1999-01-01"}), 400),
             "not JSON-RPC": (http.post(server.url, json={**CALL, "method": 5}, headers={**versioned, "mcp-session-id": session}), 400),
-            "initialize with bad params": (http.post(server.url, json={"jsonrpc": "2.0", "id": "req-7", "method": "initialize", "params": "x"},
-                                                    headers=HEADERS), 400),
+            "initialize with bad params": (http.post(server.url, headers=HEADERS, json={
+                "jsonrpc": "2.0", "id": "req-7", "method": "initialize", "params": "x"}), 400),
         }
         for label, (response, status) in cases.items():
             assert response.status_code == status, (label, response.text)
