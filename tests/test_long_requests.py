@@ -11,6 +11,7 @@ a fresh connection and at the keep-alive timeout on a reused one, with nothing l
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import threading
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from mcp import Client
 
 from conftest import Running, meta, modern_headers, start_server, stop_server
 
@@ -171,3 +173,18 @@ def test_an_idle_connection_still_closes_at_its_deadlines(strict: Running) -> No
     assert conn.sock.recv(1) == b""
     assert DEADLINE <= time.monotonic() - started < DEADLINE + 1.5
     conn.close()
+
+
+async def _official_call(url: str, mode: str) -> str:
+    async with Client(url, mode=mode, read_timeout_seconds=HOLD + 10) as client:  # type: ignore[arg-type]
+        result = await client.call_tool("nap", {"seconds": HOLD})
+    assert not result.is_error
+    return str(result.content[0].text)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_the_official_client_runs_a_call_longer_than_every_connection_timeout(strict: Running, mode: str) -> None:
+    """The Python SDK's client (regression: in legacy mode it failed after the header deadline)."""
+    started = time.monotonic()
+    assert asyncio.run(_official_call(strict.url, mode)) == f"slept {HOLD}"
+    assert time.monotonic() - started >= HOLD
