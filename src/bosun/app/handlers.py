@@ -23,6 +23,7 @@ from bosun.app.inputs import InputRequired, required_capabilities
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource
 from bosun.app.tools import Tool
+from bosun.data.errors import StatementCancelled
 from bosun.protocol.call import Call
 from bosun.protocol.errors import INTERNAL_ERROR, McpError, invalid_params, missing_capability
 from bosun.protocol.observe import Auditor, Observer
@@ -126,7 +127,8 @@ class Handlers:
         self.legacy: dict[str, Handler] = dict(shared)
 
     def _guarded(self, handler: Handler, what: str) -> Handler:
-        """`handler`, with an unexpected exception from the user's function logged and answered generically."""
+        """`handler`, with an unexpected exception from the user's function logged and answered generically;
+        a statement the database cancelled (the function's own slow query) is said as such, -32603."""
         details = self.error_details
 
         async def guarded(call: Call) -> dict[str, Any]:
@@ -134,6 +136,8 @@ class Handlers:
                 return await handler(call)
             except (McpError, InputRequired):
                 raise
+            except StatementCancelled as failure:
+                raise McpError(INTERNAL_ERROR, str(failure)) from None
             except Exception as failure:
                 raise unexpected_error(what, failure, details) from None
 

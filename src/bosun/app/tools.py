@@ -13,6 +13,7 @@ from bosun.app.errors import ToolError, unexpected
 from bosun.app.inputs import InputRequired
 from bosun.app.invoke import invoke
 from bosun.app.signature import Output, describe_validation_error, inspect_function, output_for
+from bosun.data.errors import StatementCancelled
 from bosun.protocol.errors import McpError
 
 __all__ = ["Tool", "ToolError", "error_result"]
@@ -108,7 +109,8 @@ class Tool:
 
     async def call(self, arguments: Any, ctx: Context | None, details: bool = False, strict: bool = True) -> dict[str, Any]:
         """Validate, run, and shape the result. Failures of the tool itself become `isError` results:
-        a `ToolError`'s message as given, anything else as a generic message (`details` adds its text).
+        a `ToolError`'s message as given, and so a statement the database cancelled (the tool's own slow
+        query: the model should read why), anything else as a generic message (`details` adds its text).
         `strict` (the server's default; the tool's own `strict_arguments` wins) refuses arguments the
         function does not take, naming them."""
         if arguments is None:
@@ -129,7 +131,7 @@ class Tool:
             value = await invoke(self.fn, self.signature, validated, ctx)
         except (InputRequired, McpError):
             raise
-        except ToolError as exc:
+        except (ToolError, StatementCancelled) as exc:
             return error_result(str(exc))
         except Exception as exc:
             return error_result(unexpected(f"Tool {self.name}", exc, details)[0])

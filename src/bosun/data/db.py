@@ -11,17 +11,24 @@ timeout and becomes a clear error ("database busy"), never a hang.
 
 Every wait has a deadline, because a database that is frozen (a stopped VM, a
 network partition that drops packets) answers nothing and would otherwise hold a
-request, and its pooled connection, for ever:
+request, and its pooled connection, for ever. From the outside in:
 
-* connecting: `connect_timeout` (default: the pool timeout);
-* each statement, commit and rollback: `command_timeout` on the client, by default
-  the server's `statement_timeout` plus a second, so the server's own timeout (a
-  clean error that keeps the connection) fires first whenever the server is alive;
+* a free pooled connection: `pool_timeout`, else `DatabaseBusy` (503);
+* connecting, and the check of a pooled connection on checkout: `connect_timeout`
+  (default: the pool timeout), else `DatabaseUnavailable` (503);
+* a session in SQL on a server that stopped answering: the in-flight watch
+  (inflight.py) cuts it within `2 x connect_timeout` plus a tick, before the statement
+  timeout can fire, and it is `DatabaseUnavailable` (503);
+* the caller's own slow statement on a live server: PostgreSQL's `statement_timeout`
+  cancels it, `StatementTimeout`, a failure the client reads (not a 503: a retry would
+  fail the same way); `command_timeout` (that plus a second) is the client's backstop;
 * cleaning up after a failure: `cleanup_timeout`; a connection that cannot even roll
   back in that time is terminated and dropped from the pool, never handed out again.
 
-A database that is down or frozen is `DatabaseUnavailable`: the same retryable 503
-as an exhausted pool (`DatabaseBusy`), with none of the driver's text.
+A cancelled statement is an outage, not a slow query, if the database was seen
+unreachable during its session (`outages` moved) or is now: a frozen server's timer
+fires the moment it thaws. Whatever the answer, the transaction is rolled back and
+no driver text reaches the client.
 
 Reachability is also a signal for readiness: `subscribe(listener)` hears "it failed"
 (a connect failure or a timeout seen by a real request), "it works again", and "look
@@ -45,57 +52,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bosun.data.errors import DatabaseBusy, DatabaseUnavailable, StatementCancelled, StatementTimeout, cancelled_statement, unreachable
+from bosun.data.inflight import InFlight, prober
 from bosun.ops.logs import Throttled
-from bosun.protocol.errors import INTERNAL_ERROR, McpError
+from bosun.protocol.errors import McpError
 from bosun.protocol.liveness import watch_client
 
 log = logging.getLogger("bosun.db")
+__all__ = ["Database", "DatabaseBusy", "DatabaseUnavailable", "StatementCancelled", "StatementTimeout"]
 
 Listener = Callable[[bool | None, str], None]
 """Hears reachability: False (it failed), True (it works again) or None (look again now), and why."""
-
-
-class DatabaseBusy(McpError):
-    retry_after = 1  # seconds; for the transport's Retry-After header on this 503
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(INTERNAL_ERROR, f"Database busy: no connection became free within {timeout:g}s; retry later",
-                         http_status=503)
-
-
-class DatabaseUnavailable(McpError):
-    """The database cannot be reached: the same retryable 503 as a busy pool, and none of the driver's text."""
-
-    retry_after = 1  # seconds: readiness turns 503 at once, so a retry most likely lands on another replica
-
-    def __init__(self) -> None:
-        super().__init__(INTERNAL_ERROR, "Database unavailable; retry later", http_status=503)
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """Whether a failure means the database (or the connection to it) is gone, as opposed to a bad statement."""
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-    if isinstance(exc, OperationalError) and _sqlite_statement_error(exc):
-        return False
-    if isinstance(exc, OSError | ConnectionError | InterfaceError | OperationalError):
-        return True  # TimeoutError (a client-side deadline) is an OSError
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
-_SQLITE_UNAVAILABLE = ("unable to open", "disk i/o", "locked", "readonly", "disk is full", "not a database")
-
-
-def _sqlite_statement_error(exc: BaseException) -> bool:
-    """SQLite reports a bad statement ("no such table", a syntax error) as an OperationalError too; only a
-    file it cannot open, read or lock means the database is unavailable."""
-    import sqlite3
-
-    original = getattr(exc, "orig", None)
-    if not isinstance(original, sqlite3.OperationalError):
-        return False
-    text = str(original).lower()
-    return not any(marker in text for marker in _SQLITE_UNAVAILABLE)
 
 
 def _default_command_timeout(statement_timeout_ms: int) -> float | None:
@@ -115,6 +82,7 @@ class Database:
 
         self.url = url
         self.pool_timeout = pool_timeout
+        self.statement_timeout = statement_timeout_ms / 1000  # seconds, for the client's StatementTimeout message
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         self.command_timeout = command_timeout if command_timeout is not None else _default_command_timeout(
             statement_timeout_ms)
@@ -139,6 +107,8 @@ class Database:
         self.engine = create_async_engine(url, **options)
         self.waits: list[float] = []  # checkout waits since the last scrape (bounded)
         self.reachable = True  # as last seen by a real operation or a ping
+        self.outages = 0  # turns from reachable to not: a session compares it at its start and at a cancellation
+        self._inflight: InFlight | None = None
         self._warn = Throttled(log)  # an outage is one warning per 30 s, not one per request
         self._listeners: list[Listener] = []
         if self.dialect == "sqlite":
@@ -150,6 +120,9 @@ class Database:
                 event.listen(self.engine.sync_engine.pool, "checkout", self._pre_ping)
             event.listen(self.engine.sync_engine.pool, "close", self._unwatch)
             event.listen(self.engine.sync_engine.pool, "close_detached", self._unwatch)
+            if self.engine.dialect.driver == "asyncpg":  # the watch over sessions in SQL (inflight.py)
+                probe = prober(self.engine.dialect, self.engine.url, options["connect_args"])
+                self._inflight = InFlight(self.connect_timeout, probe, self._stalled, self._cut)
 
     # Reachability, for readiness.
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -170,11 +143,33 @@ class Database:
             self.reachable = True
             self._notify(True, "a request reached the database")
 
-    def _saw_down(self, exc: BaseException) -> None:
+    def _saw_down(self, exc: BaseException, seen_by: str = "a request") -> None:
         """No connection could be made, or a deadline passed: the server is not answering."""
-        if self.reachable:
-            self.reachable = False
-            self._notify(False, f"database unreachable ({type(exc).__name__}), seen by a request")
+        if self._down():
+            self._notify(False, f"database unreachable ({type(exc).__name__}), seen by {seen_by}")
+
+    def _down(self) -> bool:
+        """Mark the database unreachable; True when that is news (and then one more outage is counted)."""
+        if not self.reachable:
+            return False
+        self.reachable = False
+        self.outages += 1
+        return True
+
+    def _stalled(self, sessions: int) -> None:
+        """The in-flight watch found sessions stalled in SQL and the server not answering a new connection."""
+        self._warn.warning("database not answering: %d session(s) in SQL for over %gs and no new connection "
+                           "within %gs; cutting their connections", sessions, self.connect_timeout, self.connect_timeout)
+        self._saw_down(TimeoutError(), "the in-flight watch")
+
+    def _cut(self, connection: Any) -> None:
+        """Terminate a stalled session's driver connection: its pending await fails at once (no I/O here)."""
+        sync = connection.sync_connection
+        if sync is None or sync.closed or sync.invalidated:
+            return
+        raw = sync.connection  # open and valid: the pool's record as it is, never a reconnection
+        self._unwatch(raw)  # not news: the watch already said the server is down
+        raw.driver_connection.terminate()
 
     def _saw_lost(self, exc: BaseException) -> None:
         """A connection broke: maybe one backend was killed, maybe the server is gone; the check decides."""
@@ -250,18 +245,33 @@ class Database:
             self._saw_down(exc)
             raise DatabaseUnavailable() from None
         session = AsyncSession(bind=connection, expire_on_commit=False)
+        outages, inflight = self.outages, self._inflight
         try:
-            yield session
-            await session.commit()
+            try:
+                if inflight is not None:
+                    inflight.enter(connection)
+                yield session
+                await session.commit()
+            finally:
+                if inflight is not None:
+                    inflight.leave(connection)  # before the connection goes back: no longer ours to cut
         except BaseException as exc:
-            if isinstance(exc, Exception) and not isinstance(exc, McpError) and _unreachable(exc):
-                self._warn.warning("database connection lost: %s", self._reason(exc, self.command_timeout))
-                self._saw_lost(exc)
+            failure = exc if isinstance(exc, Exception) and not isinstance(exc, McpError) else None
+            if failure is not None and unreachable(failure):
+                self._warn.warning("database connection lost: %s", self._reason(failure, self.command_timeout))
+                self._saw_lost(failure)
                 await asyncio.shield(self._discard(connection))
                 raise DatabaseUnavailable() from None
             # Shielded: a cancelled call must still roll back and hand its connection back.
             await asyncio.shield(self._bounded(_rollback(session), connection))
-            raise
+            cancelled = cancelled_statement(failure, self.statement_timeout) if failure is not None else None
+            if cancelled is None:
+                raise
+            if outages != self.outages or not self.reachable:
+                # A frozen server's statement timer fires the moment it thaws: an outage, not a slow query.
+                self._warn.warning("a statement was cancelled by the server after an outage during its session")
+                raise DatabaseUnavailable() from None
+            raise cancelled from None
         else:
             self._saw_up()
         finally:
@@ -333,7 +343,7 @@ class Database:
         except DatabaseBusy:
             raise
         except Exception as exc:
-            self.reachable = False
+            self._down()
             raise ConnectionError(self._reason(exc)) from None
         worked = False
         try:
@@ -344,8 +354,8 @@ class Database:
                 await connection.execute(text("select 1"))
             worked = True
         except Exception as exc:
-            if _unreachable(exc):
-                self.reachable = False
+            if unreachable(exc):
+                self._down()
                 raise ConnectionError(self._reason(exc)) from None
             raise
         finally:
@@ -355,6 +365,8 @@ class Database:
         self.reachable = True
 
     async def dispose(self) -> None:
+        if self._inflight is not None:
+            await self._inflight.close()
         await self.engine.dispose()
 
 
