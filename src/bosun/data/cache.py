@@ -81,11 +81,11 @@ class RedisCache:
     """redis-py asyncio, pooled, with short timeouts; errors degrade to misses."""
 
     def __init__(self, url: str, namespace: str = "bosun", timeout: float = 0.25, max_connections: int = 50) -> None:
-        from redis.asyncio import Redis
+        from bosun.data.redis_client import redis_client
 
         self.namespace = namespace
-        self.redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                    max_connections=max_connections, retry_on_timeout=False)
+        self.redis = redis_client(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                  max_connections=max_connections, retry_on_timeout=False)
         self.stats = {"hit": 0, "miss": 0, "error": 0}
         self._last_error = 0.0
 

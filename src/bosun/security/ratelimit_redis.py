@@ -50,9 +50,9 @@ return 0
 
 class RedisRateLimiter:
     def __init__(self, url: str, namespace: str, event: Callable[[str], None] | None = None, timeout: float = 0.25) -> None:
-        from redis.asyncio import Redis
+        from bosun.data.redis_client import redis_client
 
-        self.redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.redis = redis_client(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.namespace = namespace
         self.script: Any = self.redis.register_script(_GCRA)
         self.event = event or (lambda name: None)

@@ -50,9 +50,9 @@ class LocalSessions(Protocol):
 
 class RedisChangeBus:
     def __init__(self, url: str, namespace: str, hub: ChangeHub, sessions: LocalSessions | None = None) -> None:
-        from redis.asyncio import Redis
+        from bosun.data.redis_client import redis_client
 
-        self.redis = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=15)
+        self.redis = redis_client(url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=15)
         self.namespace = namespace
         self.channel = f"{namespace}:changes"
         self.hub = hub

@@ -36,11 +36,11 @@ _BEAT_SECONDS = 2.0  # ... and is renewed this often while its streams are open
 
 class RedisEventStore:
     def __init__(self, url: str, namespace: str, max_events: int = 1_000, max_age: float = 300.0) -> None:
-        from redis.asyncio import Redis
+        from bosun.data.redis_client import redis_client
 
-        self.redis = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+        self.redis = redis_client(url, socket_connect_timeout=1.0, socket_timeout=1.0)
         # Blocking reads wait up to a keep-alive interval: a client of their own, with no read timeout.
-        self.blocking = Redis.from_url(url, socket_connect_timeout=1.0)
+        self.blocking = redis_client(url, socket_connect_timeout=1.0)
         self.namespace = namespace
         self.max_events = max_events
         self.ttl = max(1, int(max_age))

@@ -15,6 +15,11 @@ written back, and only then do requests go to Redis again, so a session opened
 during the outage works on every replica from then on. A healthy Redis costs what
 it did before: one round trip per request, nothing more.
 
+Recovery is one transition: pooled connections are dropped before Redis is tried again,
+and the client (`redis_client`) retries a command that meets a dead one on a fresh one.
+A session opened in an outage has an id of its own (`sessions_offline`): a replica that
+misses it in Redis before its write-back answers a retryable 503 for a while, not 404.
+
 A field a client changes (log level, a subscription) is written alone, under WATCH
 (`change`), so changes made at once on several replicas never lose one another.
 What other replicas must hear (answers to this replica's requests to the client,
@@ -37,11 +42,13 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError, WatchError
 
+from bosun.data.redis_client import redis_client
 from bosun.ops.logs import Throttled
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.protocol.observe import Observer
 from bosun.transport.sessions import PendingRegistry, Session, apply_change
 from bosun.transport.sessions_fallback import LocalSessions
+from bosun.transport.sessions_offline import GRACE_RETRIES, Unwritten, not_shared_yet, offline_id
 
 log = logging.getLogger("bosun.sessions")
 
@@ -77,9 +84,7 @@ class RedisSessionStore:
     def __init__(self, url: str, namespace: str = "bosun", idle_seconds: float = 1800.0, request_timeout: float = 300.0,
                  observer: Observer | None = None, timeout: float = 0.5, max_sessions: int = 10_000,
                  max_per_client: int = 100, retry_seconds: float = 1.0) -> None:
-        from redis.asyncio import Redis
-
-        self.redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.redis = redis_client(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.namespace = namespace
         self.idle_seconds = idle_seconds
         self.request_timeout = request_timeout
@@ -87,6 +92,7 @@ class RedisSessionStore:
         self.retry_seconds = retry_seconds
         self._ttl = max(1, int(idle_seconds))
         self._local = LocalSessions(idle_seconds, max_sessions, max_per_client, observer)
+        self._unwritten = Unwritten(GRACE_RETRIES * retry_seconds, idle_seconds, max_sessions)
         self.registry: PendingRegistry | None = None  # set by the change bus: where requests to clients wait
         self._reloading: set[asyncio.Task[None]] = set()
         self._down = False  # True from a failure until the retry task has written back and Redis answers again
@@ -118,6 +124,7 @@ class RedisSessionStore:
             else:
                 self._local.add(session, strict=False)
                 return session
+        session.id = offline_id()  # not shared yet: other replicas answer 503 for it, not 404, until written back
         self._local.add(session, strict=True)
         self._local.unsaved[session.id] = True
         return session
@@ -198,10 +205,12 @@ class RedisSessionStore:
             else:
                 removed = removed or session_id in self._local.unsaved  # opened in an outage, not written back yet
                 self._local.drop(session_id)
+                self._unwritten.ended(session_id, time.monotonic())
                 return removed
         if session_id not in self._local:
             raise _unavailable()
         self._local.deleted_during_outage(session_id, time.monotonic())
+        self._unwritten.ended(session_id, time.monotonic())
         return True
 
     async def expire(self) -> int:
@@ -233,7 +242,11 @@ class RedisSessionStore:
                 return session
             if session is not None:
                 self._local.drop(session_id)  # expired, or deleted on another replica
+                self._unwritten.ended(session_id, now)
+            elif self._unwritten.wait(session_id, now):
+                raise not_shared_yet()  # opened on another replica in an outage, its write-back under way
             return None
+        self._unwritten.found(session_id)
         if session is None:
             record = orjson.loads(raw)
             session = Session(session_id, record["v"], record["c"], record["i"], record.get("o"),
@@ -250,6 +263,7 @@ class RedisSessionStore:
     def end_local(self, session_id: str) -> None:
         """Deleted on another replica: this copy goes too, and its waiting requests end."""
         self._local.drop(session_id)
+        self._unwritten.ended(session_id, time.monotonic())
 
     def cancel_local(self, session_id: str, request_id: Any) -> None:
         session = self._local.peek(session_id)
@@ -317,6 +331,8 @@ class RedisSessionStore:
         while True:
             await asyncio.sleep(self.retry_seconds)
             try:
+                # Pooled before the outage: dead if Redis restarted, suspect if it hung. Recovery starts on fresh ones.
+                await self.redis.connection_pool.disconnect(inuse_connections=False)
                 sessions, deletions = await self._write_back()
             except Exception as exc:  # anything: this task ending early would leave the replica off Redis for good
                 self._warn(exc)
