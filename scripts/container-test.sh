@@ -83,6 +83,7 @@ size=$(podman image inspect localhost/bosun:ci --format '{{.Size}}')
 log "image size: $((size / 1000000)) MB"
 
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+metrics_port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # The container listens on 0.0.0.0, so it must authenticate: an API key, its hash mounted as a secret file.
 created=$(.venv/bin/bosun apikey create container-test --scopes "mcp notes:write" 2>/dev/null)
 api_key=$(printf '%s\n' "$created" | awk '/^key:/ {print $2}')
@@ -91,7 +92,8 @@ chmod 0444 "$out/api_keys"
 podman rm -f bosun-ci >/dev/null 2>&1 || true
 podman run -d --name bosun-ci --read-only --tmpfs /tmp:rw,size=64m,mode=1777 --cap-drop ALL \
   --security-opt no-new-privileges --network slirp4netns:port_handler=slirp4netns -p "127.0.0.1:$port:8000" \
+  -p "127.0.0.1:$metrics_port:9100" -e BOSUN_METRICS_PORT=9100 \
   -v "$out/api_keys:/run/secrets/bosun/api_keys:ro" -e BOSUN_AUTH_API_KEYS_FILE=/run/secrets/bosun/api_keys \
   localhost/bosun:ci >/dev/null
 log "container on port $port; checking it"
-BOSUN_TEST_API_KEY="$api_key" .venv/bin/python tests/container_probe.py "http://127.0.0.1:$port" bosun-ci "$size"
+BOSUN_TEST_API_KEY="$api_key" BOSUN_TEST_METRICS_URL="http://127.0.0.1:$metrics_port/metrics" .venv/bin/python tests/container_probe.py "http://127.0.0.1:$port" bosun-ci "$size"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import MODERN, Running, modern_call, modern_headers, start_server, stop_server
+from conftest import MODERN, Running, free_port, modern_call, modern_headers, start_server, stop_server
 
 LEGACY = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
@@ -130,7 +130,9 @@ def test_initialize_floods_evict_the_least_recently_used_idle_sessions_instead_o
     keys = {name: f"bsk_{name}-flood-key-00000000000000000000000000000000" for name in ("alice", "bob", "carol")}
     keys_file = tmp_path / "keys"
     keys_file.write_text("".join(f"{name} {hash_key(key)}\n" for name, key in keys.items()))
-    env = {"BOSUN_AUTH_API_KEYS_FILE": str(keys_file), "BOSUN_MAX_SESSIONS": "5", "BOSUN_MAX_SESSIONS_PER_CLIENT": "3"}
+    metrics_port = free_port()  # with authentication on, /metrics is served on its own port only
+    env = {"BOSUN_AUTH_API_KEYS_FILE": str(keys_file), "BOSUN_MAX_SESSIONS": "5", "BOSUN_MAX_SESSIONS_PER_CLIENT": "3",
+           "BOSUN_METRICS_PORT": str(metrics_port)}
     server = start_server("tests/servers/everything.py", env=env)
     init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
@@ -155,7 +157,7 @@ def test_initialize_floods_evict_the_least_recently_used_idle_sessions_instead_o
             assert alive(carol)
             survivors = [alive(h) for h in (alice[0], alice[2], alice[3], *bob)]
             assert survivors.count(False) == 1 and survivors[0] is False  # alice[0] was used longest ago
-            metrics = http.get(server.base + "/metrics").text
+            metrics = http.get(f"http://127.0.0.1:{metrics_port}/metrics").text
             assert "mcp_sessions_active 5.0" in metrics and "mcp_sessions_evicted_total 2.0" in metrics
     finally:
         stop_server(server)

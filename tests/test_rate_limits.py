@@ -33,7 +33,8 @@ def test_limits_are_shared_by_two_replicas_through_redis_and_fail_open(tmp_path:
     redis.start()
     path, alice, bob = keys_file(tmp_path)
     env = {"REDIS_URL": redis.url, "BOSUN_AUTH_API_KEYS_FILE": str(path), "BOSUN_RATE_LIMIT": "10/minute"}
-    replicas = [start_server("tests/servers/secure.py", env=env) for _ in range(2)]
+    metrics_ports = [free_port(), free_port()]  # with authentication on, /metrics is served on its own port only
+    replicas = [start_server("tests/servers/secure.py", env={**env, "BOSUN_METRICS_PORT": str(port)}) for port in metrics_ports]
     try:
         with httpx.Client(timeout=10) as http:
             # Per caller: ten a minute in all, whichever replica each request lands on.
@@ -52,7 +53,7 @@ def test_limits_are_shared_by_two_replicas_through_redis_and_fail_open(tmp_path:
             redis.stop()
             after = [call(http, replica, alice).status_code for replica in (*replicas, *replicas)]
             assert after == [200] * 4
-            metrics = http.get(replicas[0].base + "/metrics").text
+            metrics = http.get(f"http://127.0.0.1:{metrics_ports[0]}/metrics").text
             assert 'bosun_security_events_total{event="ratelimit_fail_open"}' in metrics
             assert 'mcp_auth_refusals_total{reason="rate_limited",status="429"}' in metrics
     finally:

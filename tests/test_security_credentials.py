@@ -28,7 +28,9 @@ def test_rotated_keys_are_fetched_once_and_stale_keys_survive_an_issuer_outage(t
     resource = f"http://127.0.0.1:{port}/mcp"
     provider = OidcProvider(tmp_path, [resource])
     provider.start()
-    server = start_server("tests/servers/secure.py", port=port, env=auth_env(provider, resource))
+    metrics_port = free_port()  # with authentication on, /metrics is served on its own port only
+    server = start_server("tests/servers/secure.py", port=port,
+                          env=auth_env(provider, resource, BOSUN_METRICS_PORT=str(metrics_port)))
     try:
         with httpx.Client(timeout=10) as http:
             old = provider.token("reader")
@@ -47,7 +49,7 @@ def test_rotated_keys_are_fetched_once_and_stale_keys_survive_an_issuer_outage(t
             time.sleep(1.1)
             stranger = provider.mint({}, kid="rotated-again")  # an unknown kid: one refetch, which fails
             assert post(http, server.url, {"authorization": f"Bearer {stranger}"}).status_code == 401
-            metrics = http.get(server.base + "/metrics").text
+            metrics = http.get(f"http://127.0.0.1:{metrics_port}/metrics").text
             assert 'bosun_security_events_total{event="jwks_fetch_failed"}' in metrics
     finally:
         stop_server(server)

@@ -24,6 +24,7 @@ class Setup:
         self.server = server
         self.resource = resource
         self.log = log
+        self.metrics_url = ""
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +35,16 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     provider = OidcProvider(directory, [resource, "http://127.0.0.1:1/other-service"])
     provider.start()
     log = directory / "server.log"
+    metrics_port = free_port()  # with authentication on, /metrics is served on its own port only
     server = start_server("tests/servers/secure.py", port=port, log=log,
                           env=auth_env(provider, resource, BOSUN_AUTH_SCOPES="mcp", BOSUN_LOG_FORMAT="json", BOSUN_AUDIT="all",
                                        BOSUN_STATE_KEYS="k1", BOSUN_RESOURCE_NAME="Secure notes",
-                                       BOSUN_RESOURCE_DOCUMENTATION="https://docs.example/secure"))
+                                       BOSUN_RESOURCE_DOCUMENTATION="https://docs.example/secure",
+                                       BOSUN_METRICS_PORT=str(metrics_port)))
     try:
-        yield Setup(provider, server, resource, log)
+        setup = Setup(provider, server, resource, log)
+        setup.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        yield setup
     finally:
         stop_server(server)
         provider.stop()
@@ -362,7 +367,7 @@ def test_audit_trail_and_metrics_record_calls_and_refusals_without_secrets(secur
         call(http, secured, token, params={"name": "read_note", "arguments": {"title": "audited"}})
         call(http, secured, token, params={"name": "write_note", "arguments": {"title": "denied", "body": "x"}})
         call(http, secured, "bogus.token.value")
-        metrics = http.get(secured.server.base + "/metrics").text
+        metrics = http.get(secured.metrics_url).text
     time.sleep(0.3)
     records = [json.loads(line) for line in secured.log.read_text().splitlines() if line.startswith("{")]
     audits = [r["audit"] for r in records if r.get("logger") == "bosun.audit"]

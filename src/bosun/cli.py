@@ -112,7 +112,7 @@ def serve(args: argparse.Namespace) -> int:
                             workers=settings.workers, log_config=None, log_level=settings.log_level.lower(),
                             access_log=settings.access_log, timeout_graceful_shutdown=settings.graceful_timeout,
                             server_header=False, http=GuardedHttpProtocol, timeout_keep_alive=settings.keepalive_timeout,
-                            backlog=max(2048, settings.max_connections))
+                            backlog=max(2048, settings.max_connections), **settings.forwarded())
     if settings.workers > 1:
         os.environ[WORKER_SIGNALS_ENV] = "1"
         DrainingMultiprocess(config, [config.bind_socket()], settings.drain_seconds).run()
@@ -151,19 +151,23 @@ def check(args: argparse.Namespace) -> int:
 
 
 def show_config(args: argparse.Namespace) -> int:
-    from bosun.config import ConfigError, describe, unknown_variables
+    """Print the settings. A value that is not a secret setting may still hold one (a password in a JWKS or
+    introspection URL, `?api_key=` in a query): every value goes through the log redaction, which masks them."""
+    from bosun.config import ConfigError, unknown_variables
+    from bosun.config_report import describe
+    from bosun.ops.logs import redact
 
     for warning in unknown_variables():
         print(f"bosun: warning: {warning}", file=sys.stderr)
     try:
         settings = _settings(args)
     except ConfigError as exc:
-        print(f"bosun: {exc}", file=sys.stderr)
+        print(f"bosun: {redact(str(exc))}", file=sys.stderr)
         return 2
     rows = describe(settings)
     width = max(len(name) for name, _, _ in rows)
     for name, value, source in rows:
-        print(f"{name:<{width}}  {value:<40}  ({source})")
+        print(f"{name:<{width}}  {redact(value):<40}  ({source})")
     return 0
 
 

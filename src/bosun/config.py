@@ -13,13 +13,13 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from bosun.config_sources import SourceError, existing_secrets_dir, read_dotenv, read_sources, secrets_path
+from bosun.config_sources import SourceError, read_dotenv, read_sources
 from bosun.protocol.request_state import decode_key
-from bosun.security.options import ASYMMETRIC_ALGORITHMS, RateLimit, SecurityConfigError, SecurityOptions, resolve_security
+from bosun.security.options import ASYMMETRIC_ALGORITHMS, RateLimit, SecurityConfigError, SecurityOptions, jwt_types, resolve_security
 from bosun.transport.options import ConnectionLimits, HttpOptions, is_loopback
 
 # `BOSUN_*` variables that are not settings: the secrets directory, what `bosun serve` hands its
@@ -72,6 +72,9 @@ class Settings(BaseModel):
 
     metrics_enabled: bool = True
     metrics_port: int | None = Field(None, ge=1, le=65535)
+    # /metrics on the MCP port without BOSUN_METRICS_PORT: `auto` serves it only while authentication is off (it
+    # needs no credential and names every tool, scope-hidden ones too); `true` serves it anyway, `false` never.
+    metrics_on_main_port: Literal["auto", "true", "false"] = "auto"
     readiness_interval: float = Field(5.0, gt=0)
     readiness_timeout: float = Field(2.0, gt=0)
     readiness_retry_interval: float = Field(0.5, gt=0)
@@ -109,6 +112,8 @@ class Settings(BaseModel):
     auth_algorithms: CommaList = list(ASYMMETRIC_ALGORITHMS)
     auth_audiences: CommaList = []
     auth_leeway_seconds: float = Field(30.0, ge=0, le=300)
+    # JWT `typ` headers accepted (docs/security.md, "Token types"); `at+jwt` alone is RFC 9068 strict.
+    auth_jwt_types: CommaList = ["at+jwt", "JWT", "untyped"]
     auth_jwks_cache_seconds: float = Field(600.0, gt=0)
     auth_jwks_min_refresh_seconds: float = Field(30.0, ge=0)
     auth_introspection_url: str = ""
@@ -128,6 +133,45 @@ class Settings(BaseModel):
     audit: Literal["auto", "all", "refusals", "off", "true", "false"] = "auto"
     audit_arguments: bool = False
     audit_log: str = "stderr"
+
+    # Client addresses (docs/security.md, "Client addresses behind a proxy"): whose X-Forwarded-For is believed
+    # (nobody's by default), and how many unknown opaque tokens one address may have introspected.
+    forwarded_allow_ips: CommaList = []
+    auth_introspection_failures: str = "30/minute"
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        """IP addresses and CIDR blocks, or `*` alone (trusting every peer): a typo must fail, not trust nobody silently.
+        uvicorn ignores a block with host bits set (10.0.0.5/8) and a `*` among other entries, so both are refused."""
+        import ipaddress
+
+        items = [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+        if isinstance(items, list) and "*" in items and len(items) > 1:
+            raise ValueError("'*' trusts every peer and must stand alone")
+        for item in items if isinstance(items, list) else []:
+            try:
+                if item != "*":
+                    ipaddress.ip_network(item, strict=True)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR block with its host bits zero "
+                                 "(such as 10.0.0.0/8)") from None
+        return items
+
+    @field_validator("auth_introspection_failures")
+    @classmethod
+    def _failures(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "off":
+            RateLimit.parse(value)
+        return value
+
+    def forwarded(self) -> dict[str, Any]:
+        """uvicorn's proxy-header arguments: X-Forwarded-For/-Proto are believed only from the proxies in
+        BOSUN_FORWARDED_ALLOW_IPS (else uvicorn's own FORWARDED_ALLOW_IPS), and from nobody when neither is set,
+        since any client could otherwise choose the address its rate limit, session quota and audit record use."""
+        trusted = ",".join(self.forwarded_allow_ips) or os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
+        return {"proxy_headers": True, "forwarded_allow_ips": trusted} if trusted else {"proxy_headers": False}
 
     def database_url_or_default(self) -> str:
         """DATABASE_URL, or an SQLite file in the data directory (the embedded default)."""
@@ -168,6 +212,11 @@ class Settings(BaseModel):
         if unknown:
             raise ValueError(f"only asymmetric algorithms are accepted ({', '.join(ASYMMETRIC_ALGORITHMS)}), not {', '.join(unknown)}")
         return value
+
+    @field_validator("auth_jwt_types", mode="before")
+    @classmethod
+    def _jwt_types(cls, value: Any) -> Any:
+        return jwt_types(value)
 
     @field_validator("rate_limit")
     @classmethod
@@ -222,10 +271,12 @@ class Settings(BaseModel):
             jwks_url=self.auth_jwks_url or None, public_keys=tuple(self.auth_public_keys),
             algorithms=tuple(self.auth_algorithms), audiences=tuple(self.auth_audiences),
             leeway_seconds=self.auth_leeway_seconds, jwks_cache_seconds=self.auth_jwks_cache_seconds,
+            jwt_types=frozenset(self.auth_jwt_types),
             jwks_min_refresh_seconds=self.auth_jwks_min_refresh_seconds,
             introspection_url=self.auth_introspection_url or None, client_id=self.auth_client_id or None,
             client_secret=self.auth_client_secret.get_secret_value() or None,
             introspection_cache_seconds=self.auth_introspection_cache_seconds,
+            introspection_failures=None if self.auth_introspection_failures == "off" else RateLimit.parse(self.auth_introspection_failures),
             api_keys_file=self.auth_api_keys_file or None, http_timeout_seconds=self.auth_http_timeout,
             required_scopes=frozenset(self.auth_scopes),
             scopes_supported=tuple(self.auth_scopes_supported) if self.auth_scopes_supported is not None else None,
@@ -298,55 +349,3 @@ def unknown_variables(names: Iterable[str] | None = None) -> list[str]:
         hint = f" (did you mean {suffixes[close[0]]}?)" if close else ""
         warnings.append(f"{name} is not a Bosun setting and is ignored{hint}")
     return warnings
-
-
-def describe(settings: Settings) -> list[tuple[str, str, str]]:
-    """(variable, effective value with secrets redacted, where it came from) for `bosun config`.
-
-    A secret shows only whether it is set. The first row is the secrets directory, and whether it exists.
-    """
-    dotenv = read_dotenv()
-    secrets = existing_secrets_dir(dotenv)
-    where = next((source for source, values in (("environment", os.environ), (".env", dotenv))
-                  if values.get("BOSUN_SECRETS_DIR")), "default")
-    found = "exists" if secrets else "missing: no secret files read"
-    rows = [("BOSUN_SECRETS_DIR", f"{secrets_path(dotenv)} ({found})", where)]
-    secret_files = os.listdir(secrets) if secrets else []
-    for field in Settings.model_fields:
-        value = getattr(settings, field)
-        shown = _secret_state(value) if _is_secret(field) else _shown(value)
-        names = env_names(field)
-        name = names[0]
-        if _names_in(names, os.environ):
-            source = "environment"
-        elif _names_in(names, dotenv):
-            source = ".env"
-        elif _names_in(names, secret_files):
-            source = f"secret file in {secrets}"
-        else:
-            source = "default"
-        rows.append((name, shown, source))
-    return rows
-
-
-def _is_secret(field: str) -> bool:
-    annotation = Settings.model_fields[field].annotation
-    return annotation is SecretStr or SecretStr in get_args(annotation)
-
-
-def _secret_state(value: SecretStr | list[SecretStr]) -> str:
-    """Whether a secret is set, and nothing else about it (not even its length)."""
-    filled = value.get_secret_value() if isinstance(value, SecretStr) else value
-    return "<set, secret>" if filled else "<unset>"
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(str(item) for item in value)
-    return "" if value is None else str(value)
-
-
-def _names_in(names: list[str], keys: Iterable[str]) -> bool:
-    """Whether any of `names` is among `keys`, ignoring case as the sources do."""
-    wanted = {name.lower() for name in names}
-    return any(key.lower() in wanted for key in keys)

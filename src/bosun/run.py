@@ -61,7 +61,7 @@ def develop(target: str, settings: Settings) -> int:
     uvicorn.run("bosun.cli:build_app", factory=True, host=settings.host, port=settings.port, reload=True,
                 reload_dirs=[str(watched)], reload_includes=["*.py"], log_config=None,
                 log_level=settings.log_level.lower(), access_log=settings.access_log, timeout_graceful_shutdown=1,
-                server_header=False)
+                server_header=False, **settings.forwarded())
     return 0
 
 

@@ -355,9 +355,9 @@ class Server:
         ops_routes: dict[str, ASGIApp] = {"/health": health.health_endpoint, "/ready": health.ready_endpoint,
                                           "/startup": health.startup_endpoint}
         if observer is not None and settings.metrics_port is None:
-            from bosun.ops.metrics import metrics_endpoint
+            from bosun.ops.metrics import main_port_route
 
-            ops_routes["/metrics"] = metrics_endpoint
+            ops_routes["/metrics"] = main_port_route(gate.enabled, settings.metrics_on_main_port)
         if gate.enabled and security.oauth:
             ops_routes.update(metadata_routes(security, options.path, gate.policy.scopes_supported))
         if store is None and redis_url:

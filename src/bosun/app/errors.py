@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from bosun.ops.logs import request_id
-from bosun.protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, McpError
+from bosun.protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, McpError, bounded
 
 log = logging.getLogger("bosun.errors")
 
@@ -31,7 +31,7 @@ class ResourceNotFound(McpError):
     """
 
     def __init__(self, uri: str | None = None, message: str | None = None) -> None:
-        super().__init__(INVALID_PARAMS, message or f"Resource not found: {uri}", {"uri": uri})
+        super().__init__(INVALID_PARAMS, message or f"Resource not found: {bounded(str(uri))}", {"uri": uri})
         self.custom_message = message
 
 

@@ -25,7 +25,7 @@ from bosun.app.resources import Resource
 from bosun.app.tools import Tool
 from bosun.data.errors import StatementCancelled
 from bosun.protocol.call import Call
-from bosun.protocol.errors import INTERNAL_ERROR, McpError, invalid_params, missing_capability
+from bosun.protocol.errors import INTERNAL_ERROR, McpError, bounded, invalid_params, missing_capability
 from bosun.protocol.observe import Auditor, Observer
 from bosun.protocol.request_state import StateSealer, arguments_digest
 from bosun.protocol.versions import ALL_VERSIONS
@@ -64,7 +64,7 @@ def _check_responses(responses: Any) -> None:
         raise invalid_params("inputResponses must be an object")
     for key, answer in responses.items():
         if type(answer) is not dict:
-            raise invalid_params(f"Invalid inputResponses[{key!r}]: must be an object (the client's result)")
+            raise invalid_params(f"Invalid inputResponses[{bounded(repr(key))}]: must be an object (the client's result)")
 
 
 def _require_capabilities(call: Call, need: InputRequired) -> None:
@@ -253,7 +253,7 @@ class Handlers:
         tool = self.registry.tools.get(name) if type(name) is str else None
         arguments = call.params.get("arguments")
         if tool is None:
-            error = invalid_params(f"Unknown tool: {name}")
+            error = invalid_params(f"Unknown tool: {bounded(str(name))}")
             if self.auditor is not None:
                 self.auditor.record(call.principal, call.method, name if type(name) is str else None, f"error:{error.code}",
                                     0.0, call.id, arguments)
@@ -337,7 +337,7 @@ class Handlers:
         name = call.params.get("name")
         prompt = self.registry.prompts.get(name) if type(name) is str else None
         if prompt is None:
-            raise invalid_params(f"Unknown prompt: {name}")
+            raise invalid_params(f"Unknown prompt: {bounded(str(name))}")
         arguments = call.params.get("arguments")
         wants = prompt.signature.context_param is not None
         return await self._run(call, prompt.name, arguments, wants, lambda ctx: prompt.render(arguments, ctx))

@@ -16,6 +16,7 @@ Two implementations of one recorder interface (`bosun.protocol.observe.Observer`
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 from bisect import bisect_left
@@ -33,8 +34,8 @@ from bosun.protocol.errors import (
     PARSE_ERROR,
     UNSUPPORTED_PROTOCOL_VERSION,
 )
-from bosun.transport.wire import respond
-from bosun.types import Receive, Scope, Send
+from bosun.transport.wire import reject, respond
+from bosun.types import ASGIApp, Receive, Scope, Send
 
 KNOWN_METHODS = frozenset({
     "initialize", "ping", "server/discover", "tools/list", "tools/call", "resources/list", "resources/templates/list",
@@ -43,9 +44,10 @@ KNOWN_METHODS = frozenset({
 })
 KNOWN_CODES = frozenset({PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR, HEADER_MISMATCH,
                          MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION, LEGACY_RESOURCE_NOT_FOUND})
-REFUSAL_REASONS = frozenset({"missing_token", "invalid_token", "insufficient_scope", "rate_limited", "verifier_unavailable",
-                             "session_owner"})
+REFUSAL_REASONS = frozenset({"missing_token", "invalid_token", "invalid_request", "insufficient_scope", "rate_limited",
+                             "verifier_unavailable", "session_owner"})
 SECURITY_EVENTS = frozenset({"jwks_fetched", "jwks_fetch_failed", "ratelimit_fail_open"})
+log = logging.getLogger("bosun.ops")
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _instance: Any = None
 
@@ -82,7 +84,10 @@ class Timed:
     """A counter by (label, detail) and a histogram by label, fed by one call.
 
     Raw names are resolved to bounded labels once and remembered, so the hot path is two dict
-    lookups and two additions.
+    lookups and two additions. Only names that are their own label (a known method, a registered
+    tool) are remembered: a name a client made up is resolved again each time, because remembering
+    it would keep every distinct string a client ever sent (a unique 1 MiB method name per request
+    kept 1 MiB each).
     """
 
     __slots__ = ("counts", "histograms", "_resolved")
@@ -97,7 +102,8 @@ class Timed:
         if found is None:
             label = label_of(name)
             found = ((label, str(detail)), self.histograms.setdefault(label, Histogram()))
-            self._resolved[(name, detail)] = found
+            if label == name:
+                self._resolved[(name, detail)] = found
         key, histogram = found
         self.counts[key] = self.counts.get(key, 0) + 1
         histogram.observe(seconds)
@@ -165,6 +171,30 @@ def build_labels(name: str, version: str) -> tuple[str, str, str, str]:
 async def metrics_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     body, content_type = exposition()
     await respond(send, 200, body, ((b"content-type", content_type.encode()),))
+
+
+_ELSEWHERE = ("Not Found: metrics are not served on the MCP port while authentication is on; they are for the scraper, on "
+              "BOSUN_METRICS_PORT (docs/operations.md, Metrics)")
+
+
+async def _not_here(scope: Scope, receive: Receive, send: Send) -> None:
+    await reject(send, 404, _ELSEWHERE)
+
+
+def main_port_route(authenticating: bool, setting: str) -> ASGIApp:
+    """`/metrics` on the MCP port (when BOSUN_METRICS_PORT is not set): the metrics, or a 404 that says where they went.
+
+    The metrics need no credential and name every registered tool, the ones a caller's scopes hide from
+    `tools/list` too. So with authentication on they leave the port the clients reach unless the operator
+    says otherwise (`BOSUN_METRICS_ON_MAIN_PORT=true`, for a port only the scraper can reach); an open
+    server shows every tool to everyone anyway and keeps them there.
+    """
+    if setting == "true" or (setting == "auto" and not authenticating):
+        return metrics_endpoint
+    if setting == "auto":
+        log.warning("metrics: with authentication on, /metrics is not served on the MCP port; set BOSUN_METRICS_PORT "
+                    "to serve it on a port of its own (or BOSUN_METRICS_ON_MAIN_PORT=true)")
+    return _not_here
 
 
 def exposition() -> tuple[bytes, str]:

@@ -27,6 +27,17 @@ MISSING_REQUIRED_CLIENT_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 
 
+SHOWN_CHARS = 200  # how much of a client's string an error message repeats
+
+
+def bounded(text: str, limit: int = SHOWN_CHARS) -> str:
+    """`text` as an error message may repeat it: cut at `limit` characters, saying how long it was.
+
+    A message that echoes what the client sent (an unknown method, a mismatched header, a tool name)
+    would otherwise hand back a megabyte for a megabyte, and carry it into logs and challenges."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 class McpError(Exception):
     """A failure that becomes a JSON-RPC error response.
 
@@ -51,7 +62,7 @@ class McpError(Exception):
 
 
 def method_not_found(method: str) -> McpError:
-    return McpError(METHOD_NOT_FOUND, f"Method not found: {method}", http_status=404)
+    return McpError(METHOD_NOT_FOUND, f"Method not found: {bounded(method)}", http_status=404)
 
 
 def invalid_params(message: str, data: Any = None, http_status: int = 200) -> McpError:

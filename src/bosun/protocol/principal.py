@@ -18,13 +18,21 @@ from typing import Any
 class Principal:
     """An authenticated caller.
 
-    `key` is the stable identity things are bound to (sessions, `requestState`,
-    cached tool results, rate-limit buckets): issuer and subject for tokens, the
-    key's name for API keys. `method` says how the caller proved it: "jwt",
-    "introspection" or "api_key".
+    `subject` is the user (or other resource owner) the credential names, and None when it names
+    only a client, as a client-credentials token without `sub` does; `client_id` is the
+    application that presented it. The two are different namespaces: a client called `alice`
+    is not the user `alice`.
+
+    `key` is the stable identity things are bound to (sessions, `requestState`, cached tool
+    results, rate-limit buckets): `<issuer>#<subject>` for a token naming a subject (the issuer is
+    the method, "jwt" or "introspection", when none is known), `client:<issuer>#<client_id>` for a
+    token naming only a client, and the key's name for API keys. A subject key starts with the
+    issuer (a URL, RFC 8414 section 2) or a method name, never with "client:", so no
+    choice of `sub` can produce a client's key, nor `client_id` a subject's. `method` says how
+    the caller proved it: "jwt", "introspection" or "api_key".
     """
 
-    subject: str
+    subject: str | None
     issuer: str | None
     client_id: str | None
     scopes: frozenset[str]
@@ -34,8 +42,15 @@ class Principal:
     key: str = ""
 
     def __post_init__(self) -> None:
-        if not self.key:
-            object.__setattr__(self, "key", f"{self.issuer or self.method}#{self.subject}")
+        if self.key:
+            return
+        if self.subject:
+            key = f"{self.issuer or self.method}#{self.subject}"
+        elif self.client_id:
+            key = f"client:{self.issuer or self.method}#{self.client_id}"
+        else:
+            raise ValueError("a principal names a subject or a client")
+        object.__setattr__(self, "key", key)
 
     def has_scopes(self, needed: frozenset[str]) -> bool:
         return needed <= self.scopes

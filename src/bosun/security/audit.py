@@ -6,8 +6,11 @@ refusals, which cost nothing in the steady state; `off` neither.
 Each record says when, which request, who (principal, client, issuer, how they
 authenticated), what (method and target), how it went and how long it took.
 Arguments are included only with BOSUN_AUDIT_ARGUMENTS=true, and then with values
-under secret-looking names masked and secret-looking strings redacted. Tokens are
-never recorded.
+under secret-looking names masked and secret-looking strings (a bare JWT, a `bsk_`
+key, `token=...`, a URL's password) redacted. Tokens are never recorded. Every
+string a request brought (method, target, peer, JSON-RPC id) is bounded
+(`bosun.ops.logs.bounded`), so a refused 1 MiB method name costs a few hundred
+bytes of trail, not a mebibyte.
 
 Records are JSON lines marked `"logger": "bosun.audit"`, written apart from the
 application's logs so operators can ship them separately (BOSUN_AUDIT_LOG):
@@ -33,11 +36,12 @@ from typing import Any, Protocol
 
 import orjson
 
-from bosun.ops.logs import redact, request_id
+from bosun.ops.logs import FIELD_CHARS, bounded, redact, request_id
 from bosun.protocol.principal import Principal
 
 audit_log = logging.getLogger("bosun.audit")
-_SECRET_NAME = re.compile(r"(?i)pass(word|wd|phrase)?|secret|token|api[_-]?key|credential|authorization|private[_-]?key|cookie")
+_SECRET_NAME = re.compile(r"(?i)pass(word|wd|phrase)?|secret|token|api[_-]?key|credential|authori[sz]ation|private[_-]?key|cookie"
+                          r"|jwt|bearer|signature|session[_-]?id|^auth[_.-]|(?:^|[_.-])(?:auth|key|sig|otp|pin)$|(?-i:[a-z]Key$)")
 _MAX_DEPTH = 6
 _MAX_STRING = 1024
 _FLUSH_SECONDS = 0.05
@@ -134,14 +138,13 @@ class StreamSink:
         if template is None:
             if len(self._templates) >= 4096:
                 self._templates.clear()
-            fixed = orjson.dumps({
-                "principal": key[0], "client_id": key[1], "issuer": principal.issuer if principal is not None else None,
-                "auth": key[2], "method": method, "target": target, "outcome": outcome})
+            fixed = orjson.dumps({**_who(principal), "method": method, "target": _safe(target), "outcome": outcome})
             template = self._templates[key] = _LINE_START + fixed[:-1].replace(b"%", b"%%") + _LINE_END
         rid = request_id.get()  # generated or checked by RequestIdMiddleware: URL-safe characters only
         number = jsonrpc_id if type(jsonrpc_id) in (int, str) else None
         self._append(template % (self._now().encode(), b'"%s"' % rid.encode() if rid is not None else b"null", seconds * 1000,
-                                 str(number).encode() if type(number) is int else orjson.dumps(number)))
+                                 str(number).encode() if type(number) is int else orjson.dumps(
+                                     bounded(number) if type(number) is str else number)))
 
     def flush(self) -> None:
         self._scheduled = False
@@ -181,17 +184,22 @@ class Audit:
                request_id: Any = None, arguments: Any = None, peer: str | None = None) -> None:
         if self.sink is None:
             return
-        if target is not None and (len(target) > 512 or "=" in target or "@" in target):
-            target = redact(target[:512])  # a URI may carry credentials in its query or userinfo
+        # Bounded here, on the hot path, with two length checks; the rest (redaction, the id) where the line is built.
+        if target is not None and len(target) > FIELD_CHARS:
+            target = bounded(target)
+        if len(method) > FIELD_CHARS:
+            method = bounded(method)
         sink = self.sink
         if peer is None and not self.arguments and type(sink) is StreamSink:
             sink.write_record(principal, method, target, outcome, seconds, request_id)
             return
+        target = _safe(target)
+        if type(request_id) is str and len(request_id) > FIELD_CHARS:
+            request_id = bounded(request_id)
+        if peer is not None and len(peer) > 64:
+            peer = bounded(peer, 64)
         entry: dict[str, Any] = {
-            "principal": principal.key if principal is not None else None,
-            "client_id": principal.client_id if principal is not None else None,
-            "issuer": principal.issuer if principal is not None else None,
-            "auth": principal.method if principal is not None else None,
+            **_who(principal),
             "method": method,
             "target": target,
             "outcome": outcome,
@@ -207,3 +215,19 @@ class Audit:
     def flush(self) -> None:
         if self.sink is not None:
             self.sink.flush()
+
+
+def _safe(target: str | None) -> str | None:
+    """A target with the credentials a URI may carry (in its query, its userinfo, a bare token) redacted."""
+    if target is not None and ("=" in target or "@" in target or "eyJ" in target or "bsk_" in target):
+        return redact(target)
+    return target
+
+
+def _who(principal: Principal | None) -> dict[str, str | None]:
+    """The caller's fields of a record, bounded: a subject or client id is whatever the issuer put in the token."""
+    if principal is None:
+        return {"principal": None, "client_id": None, "issuer": None, "auth": None}
+    client = principal.client_id
+    return {"principal": bounded(principal.key, 2 * FIELD_CHARS), "client_id": bounded(client) if client is not None else None,
+            "issuer": bounded(principal.issuer) if principal.issuer is not None else None, "auth": principal.method}

@@ -15,7 +15,8 @@ from bosun.security.verifier import TokenVerifier, VerifierChain
 
 
 class _LazyHttp:
-    """One async HTTP client for keys and introspection, created inside the running event loop on first use."""
+    """One async HTTP client for keys and introspection, created inside the running event loop (at start-up by
+    `prepare`, or on first use)."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
@@ -28,6 +29,11 @@ class _LazyHttp:
             self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,
                                              headers={"user-agent": "bosun-resource-server"})
         return self._client
+
+    async def prepare(self) -> None:
+        """Create the client now: importing httpx and loading the trust store take a good part of a second on a
+        busy machine, which the first caller with an opaque token would otherwise wait for."""
+        self._get()
 
     async def get(self, url: str, **kwargs: Any) -> Any:
         return await self._get().get(url, **kwargs)
@@ -56,14 +62,16 @@ def build_verifier(options: SecurityOptions, observer: Observer | None) -> Verif
 
         keys = KeySet(options.jwks_url, options.issuer, http, options.jwks_cache_seconds, options.jwks_min_refresh_seconds,
                       options.public_keys, event)
-        verifiers.append(JwtVerifier(keys, options.issuer, options.audiences, options.algorithms, options.leeway_seconds))
+        verifiers.append(JwtVerifier(keys, options.issuer, options.audiences, options.algorithms, options.leeway_seconds,
+                                     options.jwt_types))
     if options.introspection_url:
         from bosun.security.introspection import IntrospectionVerifier
 
         assert options.client_id is not None and options.client_secret is not None
         verifiers.append(IntrospectionVerifier(options.introspection_url, options.client_id, options.client_secret, http,
-                                               options.audiences, options.issuer, options.introspection_cache_seconds))
-    return VerifierChain(verifiers, on_close=http.aclose)
+                                               options.audiences, options.issuer, options.introspection_cache_seconds,
+                                               failures=options.introspection_failures))
+    return VerifierChain(verifiers, on_start=http.prepare if options.introspection_url else None, on_close=http.aclose)
 
 
 def build_gate(options: SecurityOptions, registry: Registry, observer: Observer | None, redis_url: str,

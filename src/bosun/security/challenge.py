@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bosun.protocol.errors import FORBIDDEN, INTERNAL_ERROR, RATE_LIMITED, UNAUTHORIZED, McpError
+from bosun.protocol.errors import FORBIDDEN, INTERNAL_ERROR, RATE_LIMITED, UNAUTHORIZED, McpError, bounded
 from bosun.security.options import SecurityOptions, metadata_url
 
 RawHeaders = tuple[tuple[bytes, bytes], ...]
@@ -80,7 +80,7 @@ class Challenges:
 
     def insufficient(self, needed: Iterable[str], what: str) -> Refusal:
         scope = _scope_text(needed)
-        description = f"{what} needs scope {scope}"
+        description = f"{bounded(what)} needs scope {scope}"
         data = {"error": "insufficient_scope", "error_description": description, "scope": scope}
         header = self._challenge(error="insufficient_scope", scope=scope, error_description=description)
         return Refusal(403, "insufficient_scope", McpError(FORBIDDEN, f"Forbidden: {description}", data),

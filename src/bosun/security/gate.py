@@ -20,11 +20,12 @@ from bosun.security.audit import Audit
 from bosun.security.challenge import Challenges, Refusal
 from bosun.security.options import RateLimit, SecurityOptions
 from bosun.security.policy import Policy, target_of
-from bosun.security.ratelimit import Bucket, RateLimiter
-from bosun.security.verifier import InvalidToken, TokenVerifier, VerifierChain, VerifierUnavailable
+from bosun.security.ratelimit import MAX_KEY, Bucket, RateLimiter, bounded_key
+from bosun.security.verifier import InvalidToken, TokenVerifier, VerifierBusy, VerifierChain, VerifierUnavailable
 
 log = logging.getLogger("bosun.security")
 _MAX_TOKEN = 16_384
+_MAX_REMEMBERED_HEADER = 8192  # longer headers take the full path each time: the fast-path map stays small
 
 
 class Gate:
@@ -43,7 +44,8 @@ class Gate:
         self._by_header: dict[str, TokenVerifier] = {}
 
     async def authenticate(self, authorization: str | None, api_key: str | None, peer: str | None = None) -> Principal | None:
-        """The caller, or None when the server runs open; raises `Refusal` (401, or 503 if no one can vouch).
+        """The caller, or None when the server runs open; raises `Refusal` (401; 503 if no one can vouch; 429 when
+        the caller's address has used up its share of introspection calls).
 
         The transport asks `remembered` first; this is the way for a header not seen before.
         """
@@ -54,14 +56,22 @@ class Gate:
             verifier = self.verifiers.pick(token)
             if verifier is None:
                 raise InvalidToken("The access token is not one this server accepts")
-            principal = await verifier.verify(token)
-            if authorization is not None and verifier.remembered(token) is principal:
+            if self.verifiers.by_peer(verifier):
+                principal = await verifier.verify(token, peer)
+            else:
+                principal = await verifier.verify(token)
+            # Remembered only in the form clients send ("Bearer " and the token): padding the header with
+            # spaces must not make one token into thousands of entries.
+            if (authorization is not None and len(authorization) == len(token) + 7 and len(authorization) <= _MAX_REMEMBERED_HEADER
+                    and verifier.remembered(token) is principal):
                 if len(self._by_header) >= 4096:
                     self._by_header.clear()
                 self._by_header[authorization] = verifier  # the next request skips straight to it
             return principal
         except InvalidToken as exc:
             raise self.refuse(self.challenges.invalid(str(exc)), peer=peer) from None
+        except VerifierBusy as exc:
+            raise self.refuse(self.challenges.rate_limited(exc.retry_after), peer=peer) from None
         except VerifierUnavailable as exc:
             raise self.refuse(self.challenges.unavailable(str(exc)), peer=peer) from None
         except Refusal as refusal:
@@ -149,6 +159,8 @@ class Gate:
         if self.limiter is None or not requests or (self.rate is None and not limited):
             return None
         who = principal.key if principal is not None else f"peer#{peer or '-'}"
+        if len(who) > MAX_KEY:  # a long subject or address: its digest keys the bucket (memory and Redis stay bounded)
+            who = bounded_key(who)
         buckets: list[Bucket] = [(f"p:{who}", self.rate, requests)] if self.rate is not None else []
         merged: dict[str, tuple[RateLimit, int]] = {}
         for key, limit, count in limited:

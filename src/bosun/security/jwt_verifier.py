@@ -1,10 +1,18 @@
 """JWT access tokens (RFC 9068) verified locally against the issuer's keys, with PyJWT.
 
-What is checked, in order: the algorithm is on the allow-list (asymmetric only,
-never `none`, never HMAC), the signature against the key the header names,
-`iss` exactly, `aud` containing this server's resource URI (RFC 8707: a token
-minted for another service is refused), `exp` and `nbf` with a small leeway.
-Scopes come from `scope` (space-separated) or `scp` (list or string).
+What is checked, in order: the header's `typ` is one BOSUN_AUTH_JWT_TYPES accepts
+(RFC 9068 section 4, RFC 8725 section 3.11: `at+jwt` always; by default also the
+generic `JWT` and untyped tokens, which several providers issue), the algorithm is
+on the allow-list (asymmetric only, never `none`, never HMAC), the signature against
+the key the header names, `iss` exactly, `aud` containing this server's resource
+URI (RFC 8707: a token minted for another service is refused), `exp` and `nbf`
+with a small leeway, `iat` not in the future beyond it, and no claim that only an
+OpenID Connect ID token carries (`nonce`, `at_hash`, ...): an ID token says who
+logged in to a client, it grants nothing here. Scopes come from `scope`
+(space-separated) or `scp` (list or string).
+
+A token without `sub` (client credentials) is the client's, not a subject's: its
+principal has `subject` None and a key of its own (`bosun.protocol.principal`).
 
 A verified token is remembered until it expires, so the steady state costs one
 dictionary lookup per request; the entry is dropped early if its signing key
@@ -24,6 +32,12 @@ from bosun.security.jwks import KeySet, SigningKey
 from bosun.security.verifier import InvalidToken
 
 _CACHE_ENTRIES = 4096
+# BOSUN_AUTH_JWT_TYPES' names, as the header's `typ` reads once normalized (`type_of`).
+AT_JWT, GENERIC_JWT, UNTYPED = "at+jwt", "jwt", "untyped"
+DEFAULT_TYPES = frozenset({AT_JWT, GENERIC_JWT, UNTYPED})
+# Claims only OpenID Connect ID tokens carry (OIDC Core 3.1.3.6, 3.2.2.10, 3.3.2.11; FAPI's s_hash); RFC 9068 access
+# tokens never do. Keycloak (`typ: ID`) and Amazon Cognito (`token_use: id`) mark theirs in the payload too.
+_ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash", "s_hash")
 _REASONS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.ExpiredSignatureError, "The access token expired"),
     (jwt.ImmatureSignatureError, "The access token is not valid yet"),
@@ -54,26 +68,45 @@ def client_of(claims: dict[str, Any]) -> str | None:
     return None
 
 
-def principal_from_claims(claims: dict[str, Any], method: str, issuer: str | None) -> Principal:
+def principal_from_claims(claims: dict[str, Any], method: str, issuer: Any) -> Principal:
+    """The caller a verified token describes; a token without `sub` stands for its client alone (subject None)."""
     client_id = client_of(claims)
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
-        if client_id is None:
+        if not client_id:
             raise InvalidToken("The access token names neither a subject nor a client")
-        subject = client_id
+        subject = None
     expires = claims.get("exp")
-    return Principal(subject=subject, issuer=issuer, client_id=client_id, scopes=scopes_of(claims), method=method,
-                     claims=claims, expires_at=float(expires) if isinstance(expires, int | float) else None)
+    return Principal(subject=subject, issuer=issuer if isinstance(issuer, str) else None, client_id=client_id,
+                     scopes=scopes_of(claims), method=method, claims=claims,
+                     expires_at=float(expires) if isinstance(expires, int | float) else None)
+
+
+def type_of(header: dict[str, Any]) -> str | None:
+    """The header's `typ` as BOSUN_AUTH_JWT_TYPES names it: lower case (media types are case-insensitive, RFC 8725
+    section 3.11), without the optional "application/" prefix (RFC 7515 section 4.1.9); "untyped" when absent; None
+    when it is not a string."""
+    typ = header.get("typ", UNTYPED)
+    if not isinstance(typ, str):
+        return None
+    typ = typ.lower()
+    return typ[len("application/"):] if typ.startswith("application/") else typ
+
+
+def id_token_shaped(claims: dict[str, Any]) -> bool:
+    return (any(name in claims for name in _ID_TOKEN_CLAIMS) or claims.get("token_use") == "id"
+            or (isinstance(claims.get("typ"), str) and claims["typ"].lower() == "id"))
 
 
 class JwtVerifier:
     def __init__(self, keys: KeySet, issuer: str, audiences: tuple[str, ...], algorithms: tuple[str, ...],
-                 leeway_seconds: float) -> None:
+                 leeway_seconds: float, types: frozenset[str] = DEFAULT_TYPES) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audiences = list(audiences)
         self.algorithms = frozenset(algorithms)
         self.leeway = leeway_seconds
+        self.types = types | {AT_JWT}  # RFC 9068's own type is always accepted
         self._verified: dict[str, tuple[Principal, float, str | None]] = {}
         self._warming: asyncio.Task[None] | None = None
 
@@ -99,6 +132,10 @@ class JwtVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise InvalidToken("The access token is malformed") from None
+        typ = type_of(header)
+        if typ not in self.types:
+            raise InvalidToken("The token is not an access token: its type (typ header) is not one this server accepts"
+                               if typ is not None else "The access token is malformed")
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
             raise InvalidToken(f"The access token algorithm {str(algorithm)[:16]!r} is not accepted")
@@ -109,6 +146,11 @@ class JwtVerifier:
         if not candidates:
             raise InvalidToken("The access token is signed with a key the issuer does not publish")
         claims, signer = self._decode(token, algorithm, candidates)
+        issued = claims.get("iat")
+        if issued is not None and (type(issued) not in (int, float) or not issued <= time.time() + self.leeway):
+            raise InvalidToken("The access token's issue time (iat) is in the future or not a number")
+        if id_token_shaped(claims):
+            raise InvalidToken("The token is an ID token, not an access token")
         principal = principal_from_claims(claims, "jwt", self.issuer)
         if principal.expires_at is not None:
             if len(self._verified) >= _CACHE_ENTRIES:

@@ -10,6 +10,7 @@ with a message naming the variables, not at its first request.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 # Asymmetric algorithms only: with an HMAC algorithm a public key would double as the shared secret.
@@ -63,6 +64,8 @@ class SecurityOptions:
     jwks_url: str | None = None
     public_keys: tuple[str, ...] = ()
     algorithms: tuple[str, ...] = ASYMMETRIC_ALGORITHMS
+    # BOSUN_AUTH_JWT_TYPES: the JWT `typ` headers accepted, normalized (lower case, no "application/"; "untyped": none).
+    jwt_types: frozenset[str] = frozenset({"at+jwt", "jwt", "untyped"})
     audiences: tuple[str, ...] = ()
     leeway_seconds: float = 30.0
     jwks_cache_seconds: float = 600.0
@@ -71,6 +74,8 @@ class SecurityOptions:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     introspection_cache_seconds: float = 30.0
+    # Per client address: negative introspection answers allowed before its unknown tokens get 429 (None: no budget).
+    introspection_failures: RateLimit | None = RateLimit(30, 60.0)
     api_keys_file: str | None = None
     http_timeout_seconds: float = 3.0
     required_scopes: frozenset[str] = frozenset()
@@ -89,6 +94,20 @@ class SecurityOptions:
     def oauth(self) -> bool:
         """Whether bearer tokens from an authorization server are accepted (and metadata is served)."""
         return bool(self.jwks_url or self.public_keys or self.introspection_url or self.issuer)
+
+
+def jwt_types(value: Any) -> Any:
+    """BOSUN_AUTH_JWT_TYPES, comma-separated, normalized as the verifier compares `typ`: case and an "application/"
+    prefix do not matter (media types, RFC 7515 section 4.1.9). The default accepts the generic `JWT` and untyped
+    tokens, which Keycloak, Entra ID and Auth0's default profile issue (docs/security.md, "Token types")."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        return value
+    names = [str(item).strip().lower().removeprefix("application/") for item in items if str(item).strip()]
+    unknown = [name for name in names if name not in ("at+jwt", "jwt", "untyped")]
+    if unknown:
+        raise ValueError(f"the types are at+jwt (always accepted), JWT and untyped, not {', '.join(unknown)}")
+    return sorted(set(names) | {"at+jwt"})
 
 
 def canonical_resource(url: str) -> str:

@@ -2,8 +2,11 @@
 
 Every operation needs the server's own scopes (BOSUN_AUTH_SCOPES); calling a
 tool, reading or subscribing to a resource, getting or completing a prompt also
-needs what that item declares (`scopes=[...]` at registration). Lists show a
-caller only what it may use unless BOSUN_AUTH_HIDE_UNAUTHORIZED=false.
+needs what that item declares (`scopes=[...]` at registration). A 2026
+`subscriptions/listen` needs, for every URI in its `resourceSubscriptions`, what
+`resources/subscribe` would need for it: the stream would otherwise carry updates
+the caller may not subscribe to. Lists show a caller only what it may use unless
+BOSUN_AUTH_HIDE_UNAUTHORIZED=false.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class Policy:
     def required(self, method: str, params: Any) -> frozenset[str]:
         kind = _TARGETED.get(method)
         if kind is None and method != "completion/complete":
-            return self.base
+            return self._listen_scopes(params) if method == "subscriptions/listen" else self.base
         target = target_of(method, params)
         if target is None:
             return self.base
@@ -67,6 +70,21 @@ class Policy:
     def tool_scopes(self, tool: Tool) -> frozenset[str]:
         """What calling `tool` needs: the server's scopes and the tool's own."""
         return self.base | tool.scopes if tool.scopes else self.base
+
+    def _listen_scopes(self, params: Any) -> frozenset[str]:
+        """What a listen needs: the server's scopes and those of every resource it asks updates for.
+
+        Refused whole (403 naming the scopes) rather than silently narrowed: the same answer as
+        `resources/subscribe` in a 2025 session, and the challenge tells the client what to step up to.
+        """
+        wanted = params.get("notifications") if type(params) is dict else None
+        uris = wanted.get("resourceSubscriptions") if type(wanted) is dict else None
+        if type(uris) is not list:
+            return self.base
+        declared: frozenset[str] = frozenset()
+        for uri in set(uri for uri in uris if type(uri) is str):
+            declared |= self._resource_scopes(uri)
+        return self.base | declared if declared else self.base
 
     def _resource_scopes(self, uri: str) -> frozenset[str]:
         registry = self.registry

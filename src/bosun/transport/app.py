@@ -22,7 +22,7 @@ from bosun.ops.logs import request_id as request_id_var
 from bosun.ops.requestid import request_id_for
 from bosun.protocol.call import META_PROTOCOL_VERSION
 from bosun.protocol.changes import ChangeHub
-from bosun.protocol.errors import McpError
+from bosun.protocol.errors import INVALID_REQUEST, McpError
 from bosun.protocol.jsonrpc import decode, error_bytes, parse_cost
 from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
@@ -53,6 +53,7 @@ from bosun.types import ASGIApp, Receive, Scope, Send
 log = logging.getLogger("bosun.transport")
 Hook = Callable[[], Awaitable[None]]
 _ALLOW = ((b"allow", b"GET, POST, DELETE"),)
+_LONGEST_METHOD = 64  # the longest MCP method is 24 characters; an extension's name fits too
 _RETRY_SOON = ((b"retry-after", b"1"),)
 _OPEN_OFF_LOOPBACK = ("Forbidden: this server runs without authentication and answers loopback clients only; "
                       "configure authentication (BOSUN_AUTH_*) or set BOSUN_AUTH=none (docs/security.md)")
@@ -83,11 +84,18 @@ def _local(scope: Scope) -> bool:
 
 
 def _method_label(message: Any) -> str:
+    """What the metrics and the trace's span name call a request. The metrics map names outside the MCP
+    method set to `other`; here a method that is not a short string becomes `invalid`/`other` before
+    anything hashes, formats or exports it (a client may send a 1 MiB method name, or an object)."""
     if type(message) is dict:
         method = message.get("method")
         if method is None:
             return "response"
-        return str(method) if "id" in message else "notification"
+        if "id" not in message:
+            return "notification"
+        if type(method) is not str:
+            return "invalid"
+        return method if len(method) <= _LONGEST_METHOD else "other"
     return "batch" if type(message) is list else "invalid"
 
 
@@ -156,6 +164,9 @@ class McpApp:
     async def endpoint(self, scope: Scope, receive: Receive, exchange: Exchange) -> None:
         send = exchange.send
         headers = Headers(scope)
+        if headers.repeated is not None:
+            await self._twice(send, headers.repeated, scope)
+            return
         host = headers.get(b"host")
         problem = self.guard.check_host(host)
         if problem is not None:
@@ -249,6 +260,25 @@ class McpApp:
         if self.observer is not None:
             self.observer.request("invalid", status, 0.0)
         await reject(send, status, message, headers)
+
+    async def _twice(self, send: Send, name: str, scope: Scope) -> None:
+        """A header that must come once came twice (`wire.SINGLE`): 400, whichever copy the caller meant.
+
+        Two credentials are refused like any other bad credential, counted and audited, with the
+        `invalid_request` of RFC 6750 3.1 ("repeats the same parameter"), rather than letting the last one win.
+        """
+        description = f"The request has more than one {name} header"
+        if self.authenticating and name in ("authorization", "x-api-key"):
+            gate: Gate = self.gate  # type: ignore[assignment]
+            challenge = f'Bearer error="invalid_request", error_description="{description}"'.encode()
+            error = McpError(INVALID_REQUEST, f"Bad Request: {description}",
+                             {"error": "invalid_request", "error_description": description})
+            client = scope.get("client")
+            refusal = gate.refuse(Refusal(400, "invalid_request", error, ((b"www-authenticate", challenge),)),
+                                  peer=client[0] if client else None)
+            await self._refused(send, refusal)
+            return
+        await self._refuse(send, 400, f"Bad Request: {description}")
 
     async def _refused(self, send: Send, refusal: Refusal, message: Any = None) -> None:
         """A security refusal: its status, challenge and JSON-RPC error (with the request's id when there is one)."""

@@ -11,7 +11,7 @@ import binascii
 from typing import Any
 
 from bosun.protocol.call import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION
-from bosun.protocol.errors import header_mismatch, invalid_params, unsupported_version
+from bosun.protocol.errors import bounded, header_mismatch, invalid_params, unsupported_version
 from bosun.protocol.versions import ALL_VERSIONS, LEGACY_VERSIONS, MODERN_VERSIONS, is_modern
 from bosun.transport.wire import Headers
 
@@ -52,7 +52,8 @@ def validate_envelope(headers: Headers, message: dict[str, Any], params: dict[st
     if version is None:
         raise invalid_params(f"Missing required _meta field {META_PROTOCOL_VERSION}", http_status=400)
     if version != header_version:
-        raise header_mismatch(f"MCP-Protocol-Version header value {header_version!r} does not match body value {version!r}")
+        raise header_mismatch(f"MCP-Protocol-Version header value {bounded(repr(header_version))} does not match "
+                              f"body value {bounded(repr(version))}")
     if type(version) is not str or not is_modern(version):
         raise unsupported_version(version, list(ALL_VERSIONS))
     capabilities = meta.get(META_CLIENT_CAPABILITIES)
@@ -63,7 +64,8 @@ def validate_envelope(headers: Headers, message: dict[str, Any], params: dict[st
     if header_method is None:
         raise header_mismatch("required header Mcp-Method is missing")
     if header_method != method:
-        raise header_mismatch(f"Mcp-Method header value {header_method!r} does not match body value {method!r}")
+        raise header_mismatch(f"Mcp-Method header value {bounded(repr(header_method))} does not match body value "
+                              f"{bounded(repr(method))}")
     field = NAMED_METHODS.get(method)
     if field is not None:
         header_name = headers.get(b"mcp-name")
@@ -71,7 +73,8 @@ def validate_envelope(headers: Headers, message: dict[str, Any], params: dict[st
             raise header_mismatch("required header Mcp-Name is missing")
         body_name = params.get(field)
         if decode_header_value(header_name) != body_name:
-            raise header_mismatch(f"Mcp-Name header value {header_name!r} does not match body value {body_name!r}")
+            raise header_mismatch(f"Mcp-Name header value {bounded(repr(header_name))} does not match body value "
+                                  f"{bounded(repr(body_name))}")
     return version, capabilities
 
 
@@ -97,9 +100,9 @@ def validate_param_headers(headers: Headers, mirrored: tuple[tuple[str, tuple[st
         if value is None:
             continue
         if received is None:
-            raise header_mismatch(f"required header Mcp-Param-{header} is missing")
+            raise header_mismatch(f"required header Mcp-Param-{bounded(header)} is missing")
         if not _same(decode_header_value(received), value):
-            raise header_mismatch(f"Mcp-Param-{header} header value does not match body value")
+            raise header_mismatch(f"Mcp-Param-{bounded(header)} header value does not match body value")
 
 
 

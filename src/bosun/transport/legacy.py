@@ -20,7 +20,7 @@ from bosun.ops.logs import Throttled
 from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import Call, requested_level
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener
-from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
+from bosun.protocol.errors import INVALID_REQUEST, McpError, bounded, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, error_bytes, error_message, response_id, result_bytes, valid_id
 from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
@@ -185,7 +185,7 @@ class LegacyEndpoint:
             return None
         version = headers.get(b"mcp-protocol-version") or DEFAULT_HEADERLESS_VERSION
         if not is_legacy(version):
-            await reject(send, 400, f"Bad Request: unsupported MCP-Protocol-Version {version!r} for a session",
+            await reject(send, 400, f"Bad Request: unsupported MCP-Protocol-Version {bounded(repr(version))} for a session",
                          request_id=request_id)
             return None
         return session

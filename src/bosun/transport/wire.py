@@ -32,27 +32,51 @@ _WANTED = frozenset(
 )
 
 
-class Headers:
-    """The request headers the transport looks at, decoded once."""
+# Headers that must appear at most once: with two, one reader (a proxy, a gateway, a log) may take the first while
+# Bosun would take the last. Two credentials are ambiguous (RFC 6750 3.1: invalid_request, 400), two Host lines are
+# a 400 by RFC 9112 3.2, and two session ids, protocol versions, methods or names would let whoever routes, audits
+# or filters on the header see a different request than the one Bosun serves.
+SINGLE = (b"authorization", b"x-api-key", b"host", b"mcp-session-id", b"mcp-protocol-version", b"mcp-method", b"mcp-name")
 
-    __slots__ = ("values", "params")
+
+class Headers:
+    """The request headers the transport looks at, decoded once.
+
+    `repeated` names a header of `SINGLE` that came more than once (the transport answers 400). Finding it costs
+    one addition per header read; the raw list is searched again only when some header came twice.
+    """
+
+    __slots__ = ("values", "params", "repeated")
 
     def __init__(self, scope: Scope) -> None:
         values: dict[bytes, str] = {}
         params: dict[str, str] | None = None
-        for name, raw_value in scope["headers"]:  # ASGI servers give lower-case names
+        seen = 0
+        raw = scope["headers"]
+        for name, raw_value in raw:  # ASGI servers give lower-case names
             # RFC 9110 5.5: optional whitespace around a field value is not part of it.
             if name in _WANTED:
                 values[name] = raw_value.decode("latin-1").strip(" \t")
+                seen += 1
             elif name.startswith(b"mcp-param-"):
                 if params is None:
                     params = {}
                 params[name[10:].decode("latin-1")] = raw_value.decode("latin-1").strip(" \t")
         self.values = values
         self.params = params
+        self.repeated = _repeated(raw) if seen != len(values) else None
 
     def get(self, name: bytes) -> str | None:
         return self.values.get(name)
+
+
+def _repeated(raw: Any) -> str | None:
+    """The first header of `SINGLE` that appears more than once, or None (a repeated Accept is a list, and fine)."""
+    names = [name for name, _ in raw]
+    for name in SINGLE:
+        if names.count(name) > 1:
+            return name.decode()
+    return None
 
 
 class Exchange:
