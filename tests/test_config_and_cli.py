@@ -60,7 +60,7 @@ def test_config_warns_about_unknown_bosun_variables(tmp_path: Path) -> None:
 
 
 def test_the_reference_documents_every_setting() -> None:
-    from bosun.cli import ENV_TARGET
+    from bosun.serving import ENV_TARGET
     from bosun.config import OTHER_VARIABLES, Settings, env_name
     from bosun.ops.shutdown import WORKER_SIGNALS_ENV
 

@@ -249,7 +249,7 @@ def test_get_stream_delivers_list_changes_and_subscribed_updates(server: Running
 def test_idle_sessions_expire() -> None:
     import asyncio
 
-    from bosun.transport.sessions import MemorySessionStore
+    from bosun.state.sessions.memory import MemorySessionStore
 
     async def scenario() -> tuple[int, int]:
         store = MemorySessionStore(idle_seconds=0.2)

@@ -141,7 +141,7 @@ def test_a_session_opened_offline_is_never_404_on_another_replica(tmp_path: Path
 def test_a_quick_restart_nobody_noticed_costs_no_outage(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     """Redis restarts between two requests: the pool's dead connections are replaced, not reported as an outage;
     a Redis that is really gone is still noticed at the first request."""
-    from bosun.transport.sessions_redis import RedisSessionStore
+    from bosun.state.sessions.redis_store import RedisSessionStore
 
     redis = PrivateRedis(free_port(), tmp_path)
     redis.start()
@@ -178,7 +178,7 @@ def test_another_replica_waits_a_bounded_time_for_a_write_back(tmp_path: Path) -
     session answers 503 for ten of its retry intervals, then 404; once the session is written back, it is found;
     once it is deleted, it is a 404 at once."""
     from bosun.protocol.errors import McpError
-    from bosun.transport.sessions_redis import RedisSessionStore
+    from bosun.state.sessions.redis_store import RedisSessionStore
 
     redis = PrivateRedis(free_port(), tmp_path)
     redis.start()

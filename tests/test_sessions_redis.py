@@ -251,7 +251,7 @@ def test_a_hung_redis_costs_one_timeout_not_one_per_request(tmp_path: Path) -> N
 def test_the_replica_copy_is_bounded_and_idles_out_during_an_outage() -> None:
     """Nothing listens on the port, so Redis is down from the start: the copy is all there is."""
     from bosun.protocol.errors import McpError
-    from bosun.transport.sessions_redis import RedisSessionStore
+    from bosun.state.sessions.redis_store import RedisSessionStore
 
     async def scenario() -> None:
         store = RedisSessionStore(f"redis://127.0.0.1:{free_port()}/0", idle_seconds=0.3, max_sessions=3,

@@ -124,7 +124,7 @@ def test_a_response_head_and_body_leave_in_one_send() -> None:
     call, and no small head segment waiting on the peer's delayed ACK)."""
     import asyncio as _asyncio
 
-    from bosun.transport.connection import CoalescingTransport
+    from bosun.transport.connection.guarded import CoalescingTransport
 
     class Recording:
         def __init__(self) -> None:

@@ -12,7 +12,8 @@ from bosun.app.inputs import InputRequired
 from bosun.app.prompts import assistant, user
 from bosun.protocol.errors import McpError
 from bosun.server import Server
-from bosun.transport.options import HttpOptions
+from bosun.transport.http.options import HttpOptions
+from bosun.version import __version__
 
 __all__ = [
     "Audio",
@@ -34,5 +35,5 @@ __all__ = [
     "assistant",
     "inputs",
     "user",
+    "__version__",
 ]
-__version__ = "0.1.0"

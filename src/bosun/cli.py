@@ -17,44 +17,12 @@ Exit codes: 0 fine; 1 a check or probe failed; 2 invalid configuration or target
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bosun.config import Settings
-
-ENV_TARGET = "BOSUN_TARGET"
-_built: dict[str, Any] = {}
-
-
-def build_app(settings: Settings | None = None) -> Any:
-    """uvicorn factory: load the target named in BOSUN_TARGET (so `--workers N` can import it in each worker).
-
-    Built once per process: `serve` builds it first to fail fast, with the settings it has already
-    resolved, and the single-worker factory call then reuses it rather than importing the user's
-    module twice. A worker process resolves the settings from the environment it inherited.
-    """
-    from bosun.config import load_settings
-    from bosun.loader import load_target
-    from bosun.ops import shutdown
-    from bosun.server import Server
-    from bosun.transport import connection
-
-    key = os.environ[ENV_TARGET]
-    if key in _built:
-        return _built[key]
-    settings = settings or load_settings()
-    connection.configure(settings.connection_limits())
-    shutdown.on_drain(connection.begin_drain, lambda: None)
-    target = load_target(key)
-    if isinstance(target, Server):
-        target = target.asgi_app(settings=settings)
-    _built[key] = target
-    return target
-
+    pass
 
 def _settings(args: argparse.Namespace) -> Any:
     from bosun.config import load_settings
@@ -66,13 +34,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from bosun.config import ConfigError, unknown_variables
-    from bosun.loader import TargetError
-    from bosun.ops.logs import configure_logging
-    from bosun.ops.shutdown import WORKER_SIGNALS_ENV, DrainingMultiprocess, DrainingServer
-    from bosun.transport.connection import GuardedHttpProtocol
+    from bosun.config import ConfigError
+    from bosun.serving import develop, serve_http, serve_stdio
 
     try:
         settings = _settings(args)
@@ -80,45 +43,10 @@ def serve(args: argparse.Namespace) -> int:
         print(f"bosun: {exc}", file=sys.stderr)
         return 2
     if getattr(args, "reload", False):
-        from bosun.run import develop
-
         return develop(args.target, settings)
     if (getattr(args, "transport", None) or settings.transport) == "stdio":
-        from bosun.run import serve_stdio
-
         return serve_stdio(args.target, settings)
-    configure_logging(settings.log_level, settings.log_format, settings.access_log)
-    if stray := unknown_variables():  # one line: a typo'd setting is otherwise silently ignored
-        logging.getLogger("bosun.config").warning("%s", "; ".join(stray))
-    # Settings travel to workers through the environment they inherit.
-    os.environ.update({ENV_TARGET: args.target, "BOSUN_HOST": settings.host, "BOSUN_PORT": str(settings.port),
-                       "LOG_LEVEL": settings.log_level})
-    if settings.workers > 1 and settings.metrics_enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bosun-metrics-")
-    try:
-        build_app(settings)  # fail fast, with a clear message, before uvicorn starts workers
-    except (ConfigError, TargetError) as exc:
-        print(f"bosun: {exc}", file=sys.stderr)
-        return 2
-    if settings.workers > 1 and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # serves nothing: no `mcp_ready 0` of its own
-    if settings.metrics_enabled and settings.metrics_port is not None:
-        from bosun.ops.metrics import start_ops_server
-
-        start_ops_server(settings.metrics_port)
-    config = uvicorn.Config("bosun.cli:build_app", factory=True, host=settings.host, port=settings.port,
-                            workers=settings.workers, log_config=None, log_level=settings.log_level.lower(),
-                            access_log=settings.access_log, timeout_graceful_shutdown=settings.graceful_timeout,
-                            server_header=False, http=GuardedHttpProtocol, timeout_keep_alive=settings.keepalive_timeout,
-                            backlog=max(2048, settings.max_connections), **settings.forwarded())
-    if settings.workers > 1:
-        os.environ[WORKER_SIGNALS_ENV] = "1"
-        DrainingMultiprocess(config, [config.bind_socket()], settings.drain_seconds).run()
-    else:
-        DrainingServer(config, settings.drain_seconds).run()
-    return 0
+    return serve_http(args.target, settings)
 
 
 def healthcheck(args: argparse.Namespace) -> int:
@@ -140,7 +68,7 @@ def healthcheck(args: argparse.Namespace) -> int:
 
 def check(args: argparse.Namespace) -> int:
     from bosun.config import ConfigError
-    from bosun.ops.preflight import run_preflight
+    from bosun.preflight import run_preflight
 
     try:
         settings = _settings(args)
@@ -175,7 +103,7 @@ def database(args: argparse.Namespace) -> int:
     from bosun.config import ConfigError
     from bosun.data.migrate import command
     from bosun.loader import TargetError, load_target
-    from bosun.server import Server
+    from bosun.servable import Servable
 
     try:
         settings = _settings(args)
@@ -183,7 +111,7 @@ def database(args: argparse.Namespace) -> int:
     except (ConfigError, TargetError) as exc:
         print(f"bosun: {exc}", file=sys.stderr)
         return 2
-    if not isinstance(server, Server) or server.migrations is None:
+    if not isinstance(server, Servable) or server.migrations is None:
         print(f"bosun: {args.target} declares no migrations (Server(..., migrations=...))", file=sys.stderr)
         return 2
     try:
@@ -222,7 +150,7 @@ def _version() -> str:
     try:
         return version("bosun-mcp")
     except PackageNotFoundError:  # running from a source tree that was never installed
-        from bosun import __version__
+        from bosun.version import __version__
 
         return __version__
 

@@ -20,7 +20,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, Vali
 from bosun.config_sources import SourceError, read_dotenv, read_sources
 from bosun.protocol.request_state import decode_key
 from bosun.security.options import ASYMMETRIC_ALGORITHMS, RateLimit, SecurityConfigError, SecurityOptions, jwt_types, resolve_security
-from bosun.transport.options import ConnectionLimits, HttpOptions, is_loopback
+from bosun.transport.http.options import ConnectionLimits, HttpOptions, is_loopback
 
 # `BOSUN_*` variables that are not settings: the secrets directory, what `bosun serve` hands its
 # workers (cli.ENV_TARGET, ops.shutdown.WORKER_SIGNALS_ENV) and what scripts/ read; `BOSUN_TEST_*` is

@@ -26,11 +26,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from bosun.transport.wire import reject
+from bosun.asgi import reject
 from bosun.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from bosun.transport.app import McpApp
+    from bosun.transport.http.app import McpApp
 
 
 @asynccontextmanager

@@ -60,9 +60,9 @@ def load_target(target: str) -> Any:
 
 def _only_server(module: Any, module_part: str) -> Any:
     """Without a `server`, `mcp` or `app`: the module's one `bosun.Server`, whatever its name; several are an error."""
-    from bosun.server import Server
+    from bosun.servable import Servable
 
-    found = [name for name, value in vars(module).items() if isinstance(value, Server) and not name.startswith("_")]
+    found = [name for name, value in vars(module).items() if isinstance(value, Servable) and not name.startswith("_")]
     if len(found) == 1:
         return getattr(module, found[0])
     if found:

@@ -39,9 +39,11 @@ from bosun.protocol.request_state import StateSealer
 from bosun.security.build import build_gate
 from bosun.security.metadata import metadata_routes
 from bosun.security.options import RateLimit
-from bosun.transport.app import Hook, McpApp
-from bosun.transport.options import HttpOptions
-from bosun.transport.sessions import SessionStore
+from bosun.servable import Servable
+from bosun.state.replicas import replicated
+from bosun.state.sessions.store import SessionStore
+from bosun.transport.http.app import Hook, McpApp
+from bosun.transport.http.options import HttpOptions
 from bosun.types import ASGIApp
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -360,18 +362,9 @@ class Server:
             ops_routes["/metrics"] = main_port_route(gate.enabled, settings.metrics_on_main_port)
         if gate.enabled and security.oauth:
             ops_routes.update(metadata_routes(security, options.path, gate.policy.scopes_supported))
-        if store is None and redis_url:
-            from bosun.transport.sessions_redis import RedisSessionStore
-
-            # Shared sessions: a 2025 client may land on any replica behind a Service.
-            store = RedisSessionStore(redis_url, f"bosun:{self.name}", options.session_idle_seconds,
-                                      options.client_request_timeout, observer, max_sessions=options.max_sessions,
-                                      max_per_client=options.max_sessions_per_client)
-        events = None
-        if redis_url:
-            from bosun.transport.events_redis import RedisEventStore
-
-            events = RedisEventStore(redis_url, f"bosun:{self.name}")  # a 2025 client resumes its stream on any replica
+        shared = replicated(redis_url, f"bosun:{self.name}", self.hub, store, observer, options.session_idle_seconds,
+                            options.client_request_timeout, options.max_sessions, options.max_sessions_per_client)
+        store, events = shared.store, shared.events
         self.well_known_routes = {path: route for path, route in ops_routes.items() if path.startswith("/.well-known/")}
         app = McpApp(handlers, options, store=store, hub=self.hub, routes={**ops_routes, **self.http_routes, **(routes or {})},
                      on_startup=[shutdown.install_worker_signals, *self.on_startup, health.start],
@@ -380,18 +373,11 @@ class Server:
                      events=events, request_ids=not self.middleware)
         if events is not None:
             app.on_shutdown.append(events.close)
-        if redis_url:
-            from bosun.transport.changes_redis import RedisChangeBus
-            from bosun.transport.sessions_redis import RedisSessionStore
-
-            # Changes and subscription updates reach the streams every replica holds.
-            shared = store if isinstance(store, RedisSessionStore) else None
-            bus = RedisChangeBus(redis_url, f"bosun:{self.name}", self.hub, shared)
-            if shared is not None:  # 2025 sessions span replicas: answers, cancellations and DELETEs travel too
-                shared.registry = bus
-                app.legacy.relay = bus
-            app.on_startup.append(bus.start)
-            app.on_shutdown.insert(0, bus.close)
+        if shared.bus is not None:  # changes reach the streams every replica holds; for shared sessions, answers too
+            if shared.sessions_shared:
+                app.legacy.relay = shared.bus
+            app.on_startup.append(shared.bus.start)
+            app.on_shutdown.insert(0, shared.bus.close)
         saturation = getattr(app.store, "saturation", None)
         if saturation is not None:
             health.add_live_check("sessions", saturation)
@@ -403,3 +389,6 @@ class Server:
         for middleware in self.middleware:
             wrapped = middleware(wrapped)
         return RequestIdMiddleware(wrapped)  # outermost, so the user's middleware logs under the request id too
+
+
+_SERVABLE: type[Servable] = Server  # what the runners rely on (servable.py), checked by mypy

@@ -12,7 +12,7 @@ from typing import Any
 from bosun.data.cache import RedisCache
 from bosun.data.state import AppState
 from bosun.ops.health import Check
-from bosun.ops.metrics import Histogram, add_collector
+from bosun.ops.metrics_core import Histogram, add_collector
 
 _collector: _DataCollector | None = None
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from bosun.transport.wire import respond
+from bosun.asgi import respond
 from bosun.types import Receive, Scope, Send
 
 CheckFn = Callable[[], Awaitable[Any]]

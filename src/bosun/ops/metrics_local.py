@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterator
 from typing import Any
 
-from bosun.ops.metrics import Histogram, Timed, add_collector, build_labels, code_label, event_label, method_label, refusal_labels
+from bosun.ops.metrics_core import Histogram, Timed, add_collector, build_labels, code_label, event_label, method_label, refusal_labels
 
 
 class LocalMetrics:

@@ -15,7 +15,7 @@ import atexit
 from collections.abc import Container
 from typing import Any
 
-from bosun.ops.metrics import BUCKETS, Histogram, Timed, build_labels, code_label, event_label, method_label, refusal_labels
+from bosun.ops.metrics_core import BUCKETS, Histogram, Timed, build_labels, code_label, event_label, method_label, refusal_labels
 
 FLUSH_SECONDS = 1.0
 

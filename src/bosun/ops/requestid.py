@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 
+from bosun.asgi import Exchange
 from bosun.ops.logs import request_id
-from bosun.transport.wire import Exchange
 from bosun.types import ASGIApp, Receive, Scope, Send
 
 _MAX_LENGTH = 128

@@ -1,1 +1,4 @@
-"""Streamable HTTP: the ASGI face of a server, for both protocol eras."""
+"""How requests arrive and leave: Streamable HTTP (`http`, on the guarded connections of `connection`) and stdio.
+
+Looks down on security, the application and the state replicas share; nothing below imports it.
+"""

@@ -42,8 +42,8 @@ from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener, lis
 from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, invalid_params, method_not_found
 from bosun.protocol.jsonrpc import classify, decode, error_bytes, result_bytes, valid_id
 from bosun.protocol.versions import ALL_VERSIONS, BATCHING_VERSIONS, negotiate_legacy
-from bosun.transport.envelope import validate_meta
-from bosun.transport.sessions import Session
+from bosun.state.sessions.session import Session
+from bosun.transport.http.envelope import validate_meta
 
 log = logging.getLogger("bosun.stdio")
 _NO_ERA = ("send initialize first (a 2025 client), or put io.modelcontextprotocol/protocolVersion and "

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from bosun.app.handlers import Handlers
+from bosun.asgi import JSON_HEADERS, reject, respond, respond_error, too_many_streams
 from bosun.ops.logs import Throttled
 from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import Call, requested_level
@@ -26,11 +27,12 @@ from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
 from bosun.protocol.versions import BATCHING_VERSIONS, DEFAULT_HEADERLESS_VERSION, is_legacy, negotiate_legacy
 from bosun.security.gate import Gate
-from bosun.transport.events import EventStore
-from bosun.transport.resumable import RESUMABLE_VERSIONS, ResumableReply, prefers_stream, resume
-from bosun.transport.sessions import Session, SessionRelay, SessionStore
-from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
-from bosun.transport.wire import JSON_HEADERS, Headers, accepts, reject, respond, respond_error, too_many_streams
+from bosun.state.events.store import EventStore
+from bosun.state.sessions.session import Session
+from bosun.state.sessions.store import SessionRelay, SessionStore
+from bosun.transport.http.resumable import RESUMABLE_VERSIONS, ResumableReply, prefers_stream, resume
+from bosun.transport.http.sse import SSE_HEADERS, Reply, pump_changes, sse_event
+from bosun.transport.http.wire import Headers, accepts
 from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")

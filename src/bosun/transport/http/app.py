@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bosun.app.handlers import Handlers
+from bosun.asgi import JSON_HEADERS, Exchange, reject, respond, respond_error
 from bosun.ops.heap import freeze_heap
 from bosun.ops.logs import request_id as request_id_var
 from bosun.ops.requestid import request_id_for
@@ -29,25 +30,16 @@ from bosun.protocol.principal import Principal
 from bosun.protocol.versions import is_legacy, is_modern
 from bosun.security.challenge import Refusal
 from bosun.security.gate import Gate
-from bosun.transport.budget import MemoryBudget
-from bosun.transport.events import EventStore, MemoryEventStore
-from bosun.transport.guards import Guard
-from bosun.transport.legacy import LegacyEndpoint
-from bosun.transport.modern import ModernEndpoint
-from bosun.transport.options import HttpOptions, is_loopback
-from bosun.transport.sessions import MemorySessionStore, SessionStore
-from bosun.transport.wire import (
-    JSON_HEADERS,
-    BodyTooLarge,
-    ClientGone,
-    Exchange,
-    Headers,
-    accepts,
-    read_body,
-    reject,
-    respond,
-    respond_error,
-)
+from bosun.state.events.memory import MemoryEventStore
+from bosun.state.events.store import EventStore
+from bosun.state.sessions.memory import MemorySessionStore
+from bosun.state.sessions.store import SessionStore
+from bosun.transport.http.budget import MemoryBudget
+from bosun.transport.http.guards import Guard
+from bosun.transport.http.legacy import LegacyEndpoint
+from bosun.transport.http.modern import ModernEndpoint
+from bosun.transport.http.options import HttpOptions, is_loopback
+from bosun.transport.http.wire import BodyTooLarge, ClientGone, Headers, accepts, read_body
 from bosun.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("bosun.transport")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 
 from bosun.config import Settings, unknown_variables
 
@@ -58,11 +59,12 @@ def authentication(settings: Settings) -> tuple[bool, str, str]:
 
 async def _dependencies(target: str, settings: Settings) -> list[Line]:
     from bosun.loader import load_target
-    from bosun.server import Server
+    from bosun.servable import Servable
 
-    server = load_target(target)
-    if not isinstance(server, Server):
+    loaded = load_target(target)
+    if not isinstance(loaded, Servable):
         return [("ok", "dependencies", f"{target} is not a bosun.Server; no readiness checks to run")]
+    server: Any = loaded  # built by asgi_app below: its checks and state are not part of Servable
     server.asgi_app(settings=settings)  # builds the database, cache and the full list of readiness checks
     results = []
     for hook in server.on_startup:

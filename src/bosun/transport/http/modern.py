@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from bosun.app.handlers import Handlers
+from bosun.asgi import respond, respond_error, too_many_streams
 from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import META_CLIENT_INFO, META_LOG_LEVEL, META_SERVER_INFO, META_SUBSCRIPTION_ID, Call
 from bosun.protocol.changes import LIST_CHANGED_METHOD, ChangeHub, Listener, listen_filter
@@ -22,9 +23,9 @@ from bosun.protocol.errors import INVALID_REQUEST, McpError, internal_error, inv
 from bosun.protocol.jsonrpc import classify, error_bytes, response_id, result_bytes
 from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
-from bosun.transport.envelope import validate_envelope, validate_param_headers
-from bosun.transport.sse import SSE_HEADERS, Reply, pump_changes, sse_event
-from bosun.transport.wire import Headers, respond, respond_error, too_many_streams
+from bosun.transport.http.envelope import validate_envelope, validate_param_headers
+from bosun.transport.http.sse import SSE_HEADERS, Reply, pump_changes, sse_event
+from bosun.transport.http.wire import Headers
 from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")

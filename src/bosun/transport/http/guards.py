@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from bosun.transport.options import LOOPBACK_HOSTS, HttpOptions
+from bosun.transport.http.options import LOOPBACK_HOSTS, HttpOptions
 
 
 def _host_only(authority: str) -> str:

@@ -46,9 +46,9 @@ from bosun.data.redis_client import redis_client
 from bosun.ops.logs import Throttled
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.protocol.observe import Observer
-from bosun.transport.sessions import PendingRegistry, Session, apply_change
-from bosun.transport.sessions_fallback import LocalSessions
-from bosun.transport.sessions_offline import GRACE_RETRIES, Unwritten, not_shared_yet, offline_id
+from bosun.state.sessions.fallback import LocalSessions
+from bosun.state.sessions.offline import GRACE_RETRIES, Unwritten, not_shared_yet, offline_id
+from bosun.state.sessions.session import PendingRegistry, Session, apply_change
 
 log = logging.getLogger("bosun.sessions")
 

@@ -13,7 +13,7 @@ from typing import Any
 from bosun.protocol.call import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION
 from bosun.protocol.errors import bounded, header_mismatch, invalid_params, unsupported_version
 from bosun.protocol.versions import ALL_VERSIONS, LEGACY_VERSIONS, MODERN_VERSIONS, is_modern
-from bosun.transport.wire import Headers
+from bosun.transport.http.wire import Headers
 
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _SENTINEL_START = "=?base64?"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bosun.transport.sessions import Session
+    from bosun.state.sessions.session import Session
 
 
 class SessionIndex:

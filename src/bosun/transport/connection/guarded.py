@@ -52,9 +52,9 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from bosun.transport.coalescing import CoalescingTransport
-from bosun.transport.connection_refusals import log_refusal, over_capacity, refusal
-from bosun.transport.options import ConnectionLimits
+from bosun.transport.connection.coalescing import CoalescingTransport
+from bosun.transport.connection.refusals import log_refusal, over_capacity, refusal
+from bosun.transport.http.options import ConnectionLimits
 
 log = logging.getLogger("bosun.connections")
 PROBE_PATHS = frozenset({b"/health", b"/ready", b"/startup"})

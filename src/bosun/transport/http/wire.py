@@ -1,18 +1,15 @@
-"""Reading requests and writing plain responses at the ASGI level.
+"""Reading requests at the ASGI level (the answers are `bosun.asgi`'s).
 
 Deliberately below any framework: one pass over the raw header list, one body
-read with a size cap, responses as pre-encoded header tuples.
+read with a size cap.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bosun.protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, McpError
-from bosun.protocol.jsonrpc import error_bytes
-from bosun.types import Message, Receive, Scope, Send
+from bosun.types import Receive, Scope
 
-JSON_HEADERS = ((b"content-type", b"application/json"),)
 _WANTED = frozenset(
     {
         b"content-type",
@@ -79,25 +76,6 @@ def _repeated(raw: Any) -> str | None:
     return None
 
 
-class Exchange:
-    """One request's way back: its `send` adds the request id header (when given) to the response head and
-    remembers the status, for the metrics. One object per request instead of a wrapper per concern."""
-
-    __slots__ = ("_send", "_header", "status")
-
-    def __init__(self, send: Send, header: tuple[bytes, bytes] | None) -> None:
-        self._send = send
-        self._header = header
-        self.status = 0
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            if self._header is not None:
-                message["headers"] = [*message.get("headers", ()), self._header]
-        await self._send(message)
-
-
 class BodyTooLarge(Exception):
     pass
 
@@ -124,30 +102,6 @@ async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def respond(send: Send, status: int, body: bytes = b"", headers: tuple[tuple[bytes, bytes], ...] = JSON_HEADERS) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def respond_error(send: Send, status: int, error: McpError, request_id: Any = None,
-                        headers: tuple[tuple[bytes, bytes], ...] = JSON_HEADERS) -> None:
-    await respond(send, status, error_bytes(request_id, error), headers)
-
-
-async def reject(send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = (),
-                 request_id: Any = None) -> None:
-    """A transport-level refusal: a JSON-RPC error body any client can read, carrying the request's id when
-    it has a valid one (`response_id`), so a client can match the refusal to its request."""
-    error = McpError(INVALID_REQUEST, message)
-    await respond(send, status, error_bytes(request_id, error), JSON_HEADERS + headers)
-
-
-async def too_many_streams(send: Send, limit: int, request_id: Any = None) -> None:
-    """The answer when `limit` long-lived streams are already open: retryable, and counted by the caller."""
-    error = McpError(INTERNAL_ERROR, f"Service Unavailable: {limit} streams are open (BOSUN_MAX_STREAMS); retry shortly")
-    await respond(send, 503, error_bytes(request_id, error), JSON_HEADERS + ((b"retry-after", b"1"),))
 
 
 def accepts(accept: str | None, json: bool, sse: bool) -> bool:

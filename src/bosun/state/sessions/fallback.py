@@ -17,8 +17,8 @@ import time
 
 from bosun.protocol.errors import McpError
 from bosun.protocol.observe import Observer
-from bosun.transport.session_index import SessionIndex
-from bosun.transport.sessions import Session
+from bosun.state.sessions.index import SessionIndex
+from bosun.state.sessions.session import Session
 
 
 def _busy(session: Session) -> bool:

@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
+from bosun.asgi import JSON_HEADERS
 from bosun.protocol.changes import Listener
 from bosun.protocol.liveness import set_watcher
 from bosun.protocol.observe import Observer
-from bosun.transport.wire import JSON_HEADERS
 from bosun.types import Receive, Send
 
 SSE_HEADERS = (

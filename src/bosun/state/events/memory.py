@@ -1,18 +1,4 @@
-"""Where the events of a 2025 session's POST streams are kept, so a client can resume one.
-
-A 2025-11-25 client whose stream was cut (a proxy timeout, a replica gone, or the
-server closing a long call's stream on purpose, the spec's polling pattern) sends
-a GET with `Last-Event-ID`; the transport replays what followed that event on
-the same stream and goes on with the rest. Event ids are `<stream key>-<number>`,
-so an id names its stream and nothing else (the spec forbids replaying another
-stream's messages).
-
-`EventStore` is the seam; `MemoryEventStore` keeps streams in this process,
-bounded: at most `max_streams` streams (the oldest go first), `max_events` per
-stream (a client that fell further behind gets a clear "expired"), and a finished
-stream for `max_age` seconds. `RedisEventStore` (`events_redis`) keeps them in
-Redis streams, so a client resumes on any replica.
-"""
+"""Resumable streams' events in this process's memory: the default event store, bounded (see `store`)."""
 
 from __future__ import annotations
 
@@ -21,30 +7,7 @@ import contextlib
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-
-class EventStore(Protocol):
-    async def open(self, session_id: str, request_id: Any = None) -> str:
-        """A new stream of `session_id` (answering `request_id`); returns its key."""
-        ...
-
-    async def append(self, key: str, data: bytes, final: bool = False) -> int:
-        """Keep one event; returns its number (the final one ends the stream)."""
-        ...
-
-    async def after(self, session_id: str, key: str, number: int) -> tuple[list[tuple[int, bytes]], bool] | None:
-        """The events after `number` and whether the stream has ended; None if unknown, expired or not this session's."""
-        ...
-
-    async def wait(self, key: str, after: int, timeout: float) -> None:
-        """Return when the stream may have events after number `after`, or after `timeout`."""
-        ...
-
-    async def abandoned(self, key: str) -> Any:
-        """If the replica writing this unfinished stream is gone, the id of the request it was answering
-        (the stream will never end by itself); otherwise None."""
-        ...
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -97,6 +60,9 @@ class MemoryEventStore:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stream.changed.wait(), timeout)
+
+    async def close(self) -> None:
+        """Nothing to let go of: the streams go with the process."""
 
     async def abandoned(self, key: str) -> Any:
         return None  # the writer is this process: alive as long as this store is

@@ -15,12 +15,12 @@ from typing import Any
 
 import orjson
 
+from bosun.asgi import JSON_HEADERS, respond
 from bosun.protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, McpError
 from bosun.protocol.jsonrpc import error_bytes
 from bosun.protocol.observe import Observer
-from bosun.transport.events import EventStore
-from bosun.transport.sse import SSE_HEADERS, Reply, sse_event, wait_disconnect
-from bosun.transport.wire import JSON_HEADERS, respond
+from bosun.state.events.store import EventStore
+from bosun.transport.http.sse import SSE_HEADERS, Reply, sse_event, wait_disconnect
 from bosun.types import Receive, Send
 
 RESUMABLE_VERSIONS = frozenset({"2025-11-25"})

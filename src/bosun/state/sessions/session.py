@@ -1,0 +1,102 @@
+"""A 2025-era session: what the protocol negotiated, and this process's plumbing for it.
+
+A `Session` holds what the protocol negotiated (version, client capabilities,
+log level, resource subscriptions) plus process-local plumbing (requests sent to
+the client and awaiting answers, the GET stream). Where the negotiated part lives
+and when an idle session expires is the store's business (`store.SessionStore`:
+`memory.MemorySessionStore` by default, `redis_store.RedisSessionStore` across replicas).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bosun.protocol.call import SendMessage
+from bosun.protocol.changes import Listener
+from bosun.protocol.errors import McpError
+
+
+@dataclass(eq=False)
+class Session:
+    id: str
+    version: str
+    capabilities: dict[str, Any]
+    client_info: dict[str, Any] | None
+    owner: str | None = None  # the principal that opened it; anyone else is told it does not exist
+    client: str = "-"  # whose quota it counts against: the principal, or the peer address on an open server
+    log_level: str | None = None
+    subscriptions: set[str] = field(default_factory=set)
+    touched: float = field(default_factory=time.monotonic)
+    # Process-local plumbing, never persisted.
+    pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
+    cancelled: dict[Any, bool] = field(default_factory=dict)
+    stream: Listener | None = None
+    request_timeout: float = 300.0
+    # With replicas, the ids this copy gives its requests to the client must not collide with another
+    # replica's for the same session, and `registry` says which requests are waiting somewhere.
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(secrets.randbits(40) + 1))
+    registry: PendingRegistry | None = None
+    closed: bool = False
+
+    async def request(self, method: str, params: dict[str, Any], send: SendMessage) -> dict[str, Any]:
+        """Send a request to the client on `send` and wait for its answer (sampling, elicitation, roots)."""
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        registry = self.registry
+        try:
+            if registry is not None:
+                await registry.waiting(self.id, request_id, self.request_timeout)
+            await send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+            return await asyncio.wait_for(future, self.request_timeout)
+        finally:
+            self.pending.pop(request_id, None)
+            if registry is not None:
+                await asyncio.shield(registry.done(self.id, request_id))
+
+    def resolve(self, message: dict[str, Any]) -> bool:
+        """Hand a client's response to the request waiting for it; False if none is."""
+        request_id = message.get("id")
+        if type(request_id) is not int:
+            return False  # the ids we send are integers; anything else answers nothing of ours
+        future = self.pending.get(request_id)
+        if future is None or future.done():
+            return False
+        error = message.get("error")
+        if isinstance(error, dict):
+            future.set_exception(McpError(int(error.get("code", -32603)), str(error.get("message", "client error")), error.get("data")))
+        else:
+            result = message.get("result")
+            future.set_result(result if isinstance(result, dict) else {})
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+        for future in self.pending.values():
+            if not future.done():
+                future.cancel()
+        for task in self.in_flight.values():
+            task.cancel()
+
+
+def apply_change(session: Session, level: str | None, subscribe: str | None, unsubscribe: str | None) -> None:
+    if level is not None:
+        session.log_level = level
+    if subscribe is not None:
+        session.subscriptions.add(subscribe)
+    if unsubscribe is not None:
+        session.subscriptions.discard(unsubscribe)
+
+
+class PendingRegistry(Protocol):
+    """Where a session's requests to the client are known to be waiting, across replicas."""
+
+    async def waiting(self, session_id: str, request_id: int, timeout: float) -> None: ...
+
+    async def done(self, session_id: str, request_id: int) -> None: ...
