@@ -12,6 +12,8 @@ from targets import WORKLOADS
 Result = dict[str, Any]
 
 _PAIRS = [("bosun-jwt", "bosun"), ("bosun-jwt-audit", "bosun"), ("bosun-jwt-session", "bosun-session"),
+          ("bosun-redis", "bosun"), ("bosun-ratelimit", "bosun"), ("bosun-session-redis", "bosun-session"),
+          ("bosun-prod", "bosun"), ("bosun-prod-session", "bosun-session"), ("bosun-prod-2w", "bosun-prod"),
           ("bosun", "bosun-baseline"), ("bosun", "bosun-plain-uvicorn"),
           ("bosun", "sdk-modern"), ("bosun", "sdk-stateless-json"), ("bosun", "fastmcp"), ("bosun", "sdk-fast"),
           ("bosun-session", "sdk-stateful"), ("bosun-session", "sdk-session-json"), ("bosun-session", "fastmcp")]

@@ -12,6 +12,7 @@ cold start (spawn to the first correct answer, median of several) and idle RSS a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from report import print_report
-from targets import BENCH, WORKLOADS, Target, Workload, all_targets, open_session, prepare, request, verify
+from targets import BENCH, REDIS_PLACEHOLDER, WORKLOADS, Target, Workload, all_targets, open_session, prepare, request, verify
 from wrk import run_wrk
 
 
@@ -56,7 +57,8 @@ def spawn(target: Target, port: int, cpus: str | None = None) -> subprocess.Pope
                    "--no-access-log", "--log-level", target.log_level]
     if cpus is not None:
         command = ["taskset", "-c", cpus, *command]
-    env = {**os.environ, "BOSUN_DRAIN_SECONDS": "0", **target.env}
+    env = {**os.environ, "BOSUN_DRAIN_SECONDS": "0",
+           **{name: value.replace(REDIS_PLACEHOLDER, _redis_url) for name, value in target.env.items()}}
     metrics_dir = None
     if target.fresh_metrics_dir:
         metrics_dir = env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
@@ -216,6 +218,19 @@ def main() -> int:
     if not targets:
         print("nothing to measure: no chosen server serves a chosen workload", file=sys.stderr)
         return 1
+    with contextlib.ExitStack() as stack:
+        if any(REDIS_PLACEHOLDER in value for target, _ in targets for value in target.env.values()):
+            global _redis_url
+            from private_redis import private_redis
+
+            _redis_url = stack.enter_context(private_redis())
+        return _run(args, targets, connections, asked)
+
+
+_redis_url = ""  # the run's private Redis, when a chosen target needs one
+
+
+def _run(args: argparse.Namespace, targets: list[tuple[Target, list[str]]], connections: list[int], asked: set[str]) -> int:
     # Rounds interleave the servers, so a slow minute on a shared machine hits all of them alike;
     # each server's throughput is the median over the rounds.
     rounds: list[list[dict[str, Any]]] = []

@@ -145,6 +145,26 @@ def all_targets() -> list[Target]:
                "reference server search_notes on PostgreSQL, 2,000 notes, no result cache", workloads=("search",),
                prepare_database=True),
     ]
+    # The production profile (issue 22), each part alone and all together: the manifests' settings against
+    # the defaults. "{redis}" is the run's private Redis (bench/private_redis.py).
+    redis = {"REDIS_URL": REDIS_PLACEHOLDER}
+    limit = {"BOSUN_RATE_LIMIT": "1000000/second"}  # charged on every call, never reached
+    prod = {**logs, **redis, **limit, "BOSUN_AUDIT": "all"}
+    targets += [
+        Target("bosun-redis", project, "bosun_app:app", "modern", {**logs, **redis},
+               "2026-07-28; REDIS_URL only (cache, change bus, shared stores)", "info"),
+        Target("bosun-session-redis", project, "bosun_app:app", "session", {**logs, **redis},
+               "2025-11-25 session; sessions in Redis (REDIS_URL only)", "info"),
+        Target("bosun-ratelimit", project, "bosun_app:app", "modern", {**logs, **redis, **limit},
+               "2026-07-28; REDIS_URL and a per-client rate limit shared through it", "info"),
+        Target("bosun-prod", project, "bosun_app:app", "modern", prod,
+               "production profile, 2026-07-28: JWT, REDIS_URL, per-principal rate limit, audit of every call", "info",
+               authenticated=True),
+        Target("bosun-prod-session", project, "bosun_app:app", "session", prod,
+               "production profile, 2025-11-25 session (sessions in Redis)", "info", authenticated=True),
+        Target("bosun-prod-2w", project, "bosun_app:app", "modern", prod,
+               "production profile, 2026-07-28, bosun serve --workers 2", "info", authenticated=True, workers=2),
+    ]
     if baseline:
         targets.append(Target("bosun-baseline", project, "bosun_app:app", "modern", {**logs, "PYTHONPATH": baseline},
                               f"bosun, from {baseline}", "info"))
@@ -157,6 +177,7 @@ def all_targets() -> list[Target]:
 
 
 NOTES_DB = "postgresql://postgres@127.0.0.1:5432/bosun_bench"
+REDIS_PLACEHOLDER = "{redis}"
 
 
 def request_body(workload: Workload, modern: bool, request_id: int = 1) -> dict[str, Any]:
