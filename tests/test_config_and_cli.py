@@ -60,9 +60,9 @@ def test_config_warns_about_unknown_bosun_variables(tmp_path: Path) -> None:
 
 
 def test_the_reference_documents_every_setting() -> None:
-    from bosun.serving import ENV_TARGET
     from bosun.config import OTHER_VARIABLES, Settings, env_name
     from bosun.ops.shutdown import WORKER_SIGNALS_ENV
+    from bosun.serving import ENV_TARGET
 
     text = (ROOT / "docs" / "operations.md").read_text()
     reference = text.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]

@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from bosun.config_sources import SourceError, read_dotenv, read_sources
 from bosun.protocol.request_state import decode_key
@@ -93,6 +94,11 @@ class Settings(BaseModel):
     db_external_pool: bool = False
     db_statement_timeout_ms: int = Field(30_000, ge=0)
     redis_url: SecretStr = Field(SecretStr(""), validation_alias=AliasChoices("REDIS_URL", "BOSUN_REDIS_URL"))
+    # Redis as deployed (docs/deployment.md, "Redis as deployed"): the topology is REDIS_URL's scheme (data/redis_client.py); these
+    # keep the ACL user, its password (a secret file of its own) and the TLS CA apart from it, folded in by `_redis`.
+    redis_username: str = ""
+    redis_password: SecretStr = SecretStr("")
+    redis_ca_file: str = ""
     cache_max_entries: int = Field(10_000, ge=1)
     tool_cache: bool = True
     migrate_on_start: bool = False
@@ -157,6 +163,24 @@ class Settings(BaseModel):
                 raise ValueError(f"{item!r} is not an IP address or CIDR block with its host bits zero "
                                  "(such as 10.0.0.0/8)") from None
         return items
+
+    @model_validator(mode="after")
+    def _redis(self) -> Settings:
+        """REDIS_URL with BOSUN_REDIS_USERNAME/PASSWORD as its credentials and BOSUN_REDIS_CA_FILE as its ssl_ca_certs,
+        so every Redis client (all built from the URL) gets them. Never raises: an error here would quote the input."""
+        url, password = self.redis_url.get_secret_value(), self.redis_password.get_secret_value()
+        if url and (self.redis_username or password or self.redis_ca_file):
+            scheme, _, rest = url.partition("://")
+            end = min([index for index in (rest.find("/"), rest.find("?")) if index >= 0] or [len(rest)])
+            userinfo, _, hosts = rest[:end].rpartition("@")
+            user, _, word = userinfo.partition(":")
+            user, word = quote(self.redis_username, safe="") or user, quote(password, safe="") or word
+            tail = rest[end:]
+            if self.redis_ca_file and "ssl_ca_certs=" not in tail:
+                tail += ("&" if "?" in tail else "?") + "ssl_ca_certs=" + quote(self.redis_ca_file, safe="/")
+            credentials = f"{user}:{word}@" if word else f"{user}@" if user else ""
+            self.redis_url = SecretStr(f"{scheme}://{credentials}{hosts}{tail}")
+        return self
 
     @field_validator("auth_introspection_failures")
     @classmethod

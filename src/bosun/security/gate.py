@@ -162,6 +162,8 @@ class Gate:
         if len(who) > MAX_KEY:  # a long subject or address: its digest keys the bucket (memory and Redis stay bounded)
             who = bounded_key(who)
         buckets: list[Bucket] = [(f"p:{who}", self.rate, requests)] if self.rate is not None else []
+        if not limited:  # the common case, the caller's own limit alone: nothing to merge
+            return buckets
         merged: dict[str, tuple[RateLimit, int]] = {}
         for key, limit, count in limited:
             merged[key] = (limit, merged[key][1] + count if key in merged else count)

@@ -6,9 +6,10 @@ request every period/N. A request may need several buckets at once (the
 caller's own limit and the tool's); it is allowed only if every bucket has room,
 and then every bucket is charged, or none is.
 
-`RedisRateLimiter` (`ratelimit_redis`) does the same in one Lua script, so all
-replicas share the buckets. Both return how long the caller must wait, 0.0 when
-the request may go ahead.
+`RedisRateLimiter` (`ratelimit_redis`) keeps the same buckets in Redis, so all
+replicas share them, and spends tokens it leased from them locally
+(`ratelimit_lease`: the bound on what that trades in exactness is stated there).
+Both return how long the caller must wait, 0.0 when the request may go ahead.
 
 Bucket keys come from requests (a principal's key, a peer address), so both
 limiters are bounded: a key longer than `MAX_KEY` characters is replaced by its

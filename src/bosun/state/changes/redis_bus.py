@@ -12,7 +12,10 @@ stream filters by, so that set is never a stale copy; a client's answer to an
 elicitation, sampling or roots request reaches the replica that asked, whichever
 replica the POST landed on (a Redis key per waiting request says whether any
 replica is waiting, so an answer nobody waits for is refused, not swallowed); a
-cancellation or a DELETE reaches the replica running the request.
+cancellation or a DELETE reaches the replica running the request; a changed record
+(log level, subscriptions) makes every other replica read its copy again. The
+session store serves its copies without asking Redis only while this bus listens
+(`listening`), and waits for `delivered` before a change or DELETE is answered.
 
 Pub/sub is at-most-once: while Redis is unreachable, changes reach only the
 replica they happened on (logged, at most once per 30 s), and the bus reconnects
@@ -43,6 +46,12 @@ class LocalSessions(Protocol):
 
     def end_local(self, session_id: str) -> None: ...
 
+    def stale_local(self, session_id: str) -> None: ...
+
+    def listening(self, on: bool) -> None:
+        """Whether this bus is subscribed: messages can reach the copies only while it is."""
+        ...
+
     def cancel_local(self, session_id: str, request_id: Any) -> None: ...
 
     def resolve_local(self, session_id: str, message: dict[str, Any]) -> None: ...
@@ -61,8 +70,9 @@ class RedisChangeBus:
         self._warn = Throttled(log)
         self._listener: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
-        # One sender, in order: concurrent publishes on pooled connections could overtake one another.
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=_OUTBOX)
+        # One sender, in order: concurrent publishes on pooled connections could overtake one another. A future in
+        # the queue is a marker (`delivered`): it is set once everything posted before it has been published.
+        self._outbox: asyncio.Queue[bytes | asyncio.Future[None]] = asyncio.Queue(maxsize=_OUTBOX)
         self.subscribed = asyncio.Event()
 
     async def start(self) -> None:
@@ -95,6 +105,27 @@ class RedisChangeBus:
 
     def ended(self, session_id: str) -> None:
         self._post({"k": "ended", "s": session_id})
+
+    def session_changed(self, session_id: str) -> None:
+        """The session's record changed here (log level, subscriptions): other replicas read their copies again."""
+        self._post({"k": "changed", "s": session_id})
+
+    async def delivered(self, timeout: float = 1.0) -> None:
+        """Return once everything posted so far is in every subscriber's socket (or failed), at most `timeout` later.
+
+        Redis answers a PUBLISH in the same pass as it writes the message to the subscribers, and may answer the
+        publisher first; a command sent after that answer is read only once the pass is over. So the sender sends
+        one PING after the messages before the marker: its answer means the other replicas have the messages, and
+        a client answered after this reaches another replica after the message did (the session store relies on
+        it: a DELETE or a changed log level is seen by a copy elsewhere at that replica's next request).
+        """
+        marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            self._outbox.put_nowait(marker)
+        except asyncio.QueueFull:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(marker), timeout)
 
     async def answer(self, session_id: str, message: dict[str, Any]) -> bool:
         request_id = message.get("id")
@@ -135,6 +166,12 @@ class RedisChangeBus:
         while True:
             data = await self._outbox.get()
             try:
+                if not isinstance(data, bytes):
+                    with contextlib.suppress(Exception):
+                        await self.redis.ping()  # see `delivered`
+                    if not data.done():
+                        data.set_result(None)
+                    continue
                 await self.redis.publish(self.channel, data)
             except Exception as exc:
                 self._warn.warning("change bus: could not publish (%s); other replicas miss this change", type(exc).__name__)
@@ -144,24 +181,36 @@ class RedisChangeBus:
     # Receiving.
     async def _listen(self) -> None:
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
-                self.subscribed.set()
                 while True:
                     message = await pubsub.get_message(timeout=30.0)
-                    if message is not None:
+                    if message is None:
+                        continue
+                    if message.get("type") == "message":
                         self._received(message.get("data"))
+                    elif message.get("type") == "subscribe":  # Redis confirms: from now on, nothing published is missed
+                        self._listening(True)
             except asyncio.CancelledError:
+                self._listening(False)
                 raise
             except Exception as exc:
-                self.subscribed.clear()
+                self._listening(False)
                 self._warn.warning("change bus: lost Redis (%s); changes from other replicas resume when it is back",
                                    type(exc).__name__)
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _listening(self, on: bool) -> None:
+        if on:
+            self.subscribed.set()
+        else:
+            self.subscribed.clear()
+        if self.sessions is not None:
+            self.sessions.listening(on)
 
     def _received(self, data: Any) -> None:
         try:
@@ -184,6 +233,8 @@ class RedisChangeBus:
             sessions.refresh_subscriptions(session_id, [uri for uri in message["subs"] if type(uri) is str])
         elif kind == "ended":
             sessions.end_local(session_id)
+        elif kind == "changed":
+            sessions.stale_local(session_id)
         elif kind == "cancel" and type(message.get("r")) in (int, str):
             sessions.cancel_local(session_id, message["r"])
         elif kind == "answer" and type(message.get("m")) is dict:

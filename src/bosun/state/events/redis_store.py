@@ -50,13 +50,13 @@ class RedisEventStore:
         self._warn = Throttled(log)
 
     def _stream(self, key: str) -> str:
-        return f"{self.namespace}:events:{key}"
+        return f"{self.namespace}:events:{{{key}}}"  # one hash tag per stream: its keys share a Cluster slot
 
     def _owner(self, key: str) -> str:
-        return f"{self.namespace}:events:{key}:session"
+        return f"{self.namespace}:events:{{{key}}}:session"
 
     def _alive(self, key: str) -> str:
-        return f"{self.namespace}:events:{key}:alive"
+        return f"{self.namespace}:events:{{{key}}}:alive"
 
     async def open(self, session_id: str, request_id: Any = None) -> str:
         key = secrets.token_hex(8)

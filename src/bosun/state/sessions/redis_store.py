@@ -2,7 +2,7 @@
 
 What a session negotiated (version, client capabilities, client info, log level,
 resource subscriptions) lives in Redis under a key that expires after the idle
-timeout and is renewed by every request. Each replica keeps its own copy of the
+timeout and is renewed while the session is used. Each replica keeps its own copy of the
 sessions it touches (`LocalSessions`: bounded, idle-expired), with the plumbing
 (the GET stream it holds, requests it sent to the client).
 
@@ -12,8 +12,15 @@ here, and changes, renewals and deletions are remembered. A session it does not
 hold gets a retryable 503 (it may well exist in Redis), never a 404. One background
 task retries Redis every `retry_seconds`; when Redis answers, the remembered work is
 written back, and only then do requests go to Redis again, so a session opened
-during the outage works on every replica from then on. A healthy Redis costs what
-it did before: one round trip per request, nothing more.
+during the outage works on every replica from then on.
+
+With Redis healthy, a session this replica holds is served from its copy too, with no
+round trip, while the change bus keeps that copy true (`freshness`: the rules, and the
+bound on a stale copy: at most `REVALIDATE_SECONDS`, 1 s, after a lost message). Redis is
+read, and the record's TTL renewed, at most once per that interval per session and
+replica; the TTL is the idle timeout plus that interval, so a record outlives its last
+use anywhere by at least the idle timeout. A session this replica does not hold costs
+one round trip, and is held from then on.
 
 Recovery is one transition: pooled connections are dropped before Redis is tried again,
 and the client (`redis_client`) retries a command that meets a dead one on a fresh one.
@@ -23,8 +30,8 @@ misses it in Redis before its write-back answers a retryable 503 for a while, no
 A field a client changes (log level, a subscription) is written alone, under WATCH
 (`change`), so changes made at once on several replicas never lose one another.
 What other replicas must hear (answers to this replica's requests to the client,
-cancellations, DELETEs, subscription changes) travels on the change bus
-(`changes_redis`), which calls this store's `*_local` methods.
+cancellations, DELETEs, changed records, subscription sets) travels on the change bus
+(`changes.redis_bus`), which calls this store's `*_local` methods and `listening`.
 
 Limit: during an outage a session is served only by replicas that already hold it.
 """
@@ -35,26 +42,27 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import secrets
 import time
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError
 
 from bosun.data.redis_client import redis_client
 from bosun.ops.logs import Throttled
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.protocol.observe import Observer
 from bosun.state.sessions.fallback import LocalSessions
+from bosun.state.sessions.freshness import REVALIDATE_SECONDS, Freshness, SessionBus
 from bosun.state.sessions.offline import GRACE_RETRIES, Unwritten, not_shared_yet, offline_id
-from bosun.state.sessions.session import PendingRegistry, Session, apply_change
+from bosun.state.sessions.redis_writes import change_fields, replay
+from bosun.state.sessions.session import Session, apply_change
 
 log = logging.getLogger("bosun.sessions")
 
 _WARN_EVERY = 30.0
-_CONTENTION_RETRIES = 20
-_BATCH = 500  # commands per write-back round trip, so one stays well inside the socket timeout
 # What "Redis is unavailable" looks like: redis-py's errors (refused, timed out, loading, read-only, out of
 # memory) and the OS's. Anything else is a bug and should surface as one.
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
@@ -79,21 +87,27 @@ class RedisSessionStore:
     first, ones Redis also holds before ones only this replica holds); while Redis is down a full
     copy refuses `initialize` with a retryable 503. `retry_seconds` is how long Redis is left
     alone after a failure: requests never wait on a dead Redis, one background ping does.
+    `revalidate_seconds` bounds how long a copy is served without asking Redis (a quarter of
+    the idle timeout if that is shorter; see `freshness`).
     """
 
     def __init__(self, url: str, namespace: str = "bosun", idle_seconds: float = 1800.0, request_timeout: float = 300.0,
                  observer: Observer | None = None, timeout: float = 0.5, max_sessions: int = 10_000,
-                 max_per_client: int = 100, retry_seconds: float = 1.0) -> None:
+                 max_per_client: int = 100, retry_seconds: float = 1.0, revalidate_seconds: float = REVALIDATE_SECONDS) -> None:
         self.redis = redis_client(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.namespace = namespace
         self.idle_seconds = idle_seconds
         self.request_timeout = request_timeout
         self.observer = observer
         self.retry_seconds = retry_seconds
-        self._ttl = max(1, int(idle_seconds))
+        self._fresh = Freshness(min(revalidate_seconds, idle_seconds / 4))
+        # Renewed at most once per interval: a record must outlive the last use of a copy served meanwhile.
+        self._ttl = max(1, math.ceil(idle_seconds + self._fresh.interval))
         self._local = LocalSessions(idle_seconds, max_sessions, max_per_client, observer)
         self._unwritten = Unwritten(GRACE_RETRIES * retry_seconds, idle_seconds, max_sessions)
-        self.registry: PendingRegistry | None = None  # set by the change bus: where requests to clients wait
+        # Set to the change bus (state.replicas): where requests to clients wait, and how other replicas' copies
+        # hear of a change or a DELETE made here. Without it no copy is trusted: every request reads Redis.
+        self.registry: SessionBus | None = None
         self._reloading: set[asyncio.Task[None]] = set()
         self._down = False  # True from a failure until the retry task has written back and Redis answers again
         self._retrying: asyncio.Task[None] | None = None
@@ -117,11 +131,13 @@ class RedisSessionStore:
                           request_timeout=self.request_timeout, registry=self.registry)
         session.client = client or owner or "-"
         if not self._down:
+            stamp = self._fresh.read_started()
             try:
                 await self.redis.set(self._key(session.id), self._record(session), ex=self._ttl)
             except _FAILURES as exc:
                 self._failed(exc)
             else:
+                session.checked = self._fresh.checked(stamp)
                 self._local.add(session, strict=False)
                 return session
         session.id = offline_id()  # not shared yet: other replicas answer 503 for it, not 404, until written back
@@ -130,13 +146,32 @@ class RedisSessionStore:
         return session
 
     async def get(self, session_id: str) -> Session | None:
+        """This replica's copy while it may be trusted (no round trip); else one read of Redis, shared by the
+        requests that ask meanwhile; during an outage, the copy or a retryable 503."""
+        if self._down:
+            return self._held(session_id)
+        fresh = self._fresh
+        if fresh.since is not None:
+            session = self._local.get(session_id)
+            if session is not None:
+                now = time.monotonic()
+                checked = session.checked
+                if now - checked < fresh.interval and checked >= fresh.since:
+                    session.touched = now
+                    return session
+                return await fresh.once(session_id, self._read)
+        return await self._read(session_id)
+
+    async def _read(self, session_id: str) -> Session | None:
+        """One round trip: the record, its TTL renewed; this replica's copy if Redis fails now."""
         if not self._down:
+            stamp = self._fresh.read_started()
             try:
                 raw = await self.redis.getex(self._key(session_id), ex=self._ttl)
             except _FAILURES as exc:
                 self._failed(exc)
             else:
-                return self._loaded(session_id, raw)
+                return self._loaded(session_id, raw, self._fresh.checked(stamp))
         return self._held(session_id)
 
     async def save(self, session: Session) -> None:
@@ -156,7 +191,7 @@ class RedisSessionStore:
         apply_change(session, level, subscribe, unsubscribe)
         if not self._down:
             try:
-                record = await self._update(session.id, level, subscribe, unsubscribe)
+                record = await change_fields(self.redis, self._key(session.id), self._ttl, level, subscribe, unsubscribe)
             except _FAILURES as exc:
                 self._failed(exc)
             else:
@@ -164,37 +199,17 @@ class RedisSessionStore:
                     await self.save(session)  # not in Redis (opened in an outage, written back meanwhile)
                 elif session.id not in self._local.unsaved:
                     _refresh(session, record)
+                await self._tell(session.id, ended=False)  # other replicas' copies read it again
                 return
         if session.id in self._local:
             self._local.unsaved[session.id] = True
 
-    async def _update(self, session_id: str, level: str | None, subscribe: str | None,
-                      unsubscribe: str | None) -> dict[str, Any] | None:
-        key = self._key(session_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for _ in range(_CONTENTION_RETRIES):
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if raw is None:
-                        return None
-                    record = orjson.loads(raw)
-                    if level is not None:
-                        record["l"] = level
-                    uris = set(record.get("s") or ())
-                    if subscribe is not None:
-                        uris.add(subscribe)
-                    if unsubscribe is not None:
-                        uris.discard(unsubscribe)
-                    record["s"] = sorted(uris)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(key, orjson.dumps(record), ex=self._ttl)
-                    await pipe.execute()
-                    return dict(record)
-                except WatchError:
-                    continue
-        # Not an outage: the session is being changed faster than this replica can apply its change.
-        raise McpError(INTERNAL_ERROR, "Session busy: changed concurrently; retry shortly", http_status=503)
+    async def _tell(self, session_id: str, ended: bool) -> None:
+        """Tell the other replicas' copies, and wait until Redis has the message: the client is answered after it."""
+        bus = self.registry
+        if bus is not None:
+            (bus.ended if ended else bus.session_changed)(session_id)
+            await bus.delivered()
 
     async def delete(self, session_id: str) -> bool:
         if not self._down:
@@ -204,13 +219,17 @@ class RedisSessionStore:
                 self._failed(exc)
             else:
                 removed = removed or session_id in self._local.unsaved  # opened in an outage, not written back yet
-                self._local.drop(session_id)
+                self._fresh.stale(self._local.drop(session_id))  # and a read under way brings no trusted copy back
                 self._unwritten.ended(session_id, time.monotonic())
+                if removed:
+                    await self._tell(session_id, ended=True)  # a request of it may be running on another replica
                 return removed
         if session_id not in self._local:
             raise _unavailable()
         self._local.deleted_during_outage(session_id, time.monotonic())
         self._unwritten.ended(session_id, time.monotonic())
+        if self.registry is not None:
+            self.registry.ended(session_id)  # likely lost with Redis down; not waited for
         return True
 
     async def expire(self) -> int:
@@ -233,7 +252,7 @@ class RedisSessionStore:
         await self.redis.aclose()
 
     # Serving from Redis, or from this replica's copy.
-    def _loaded(self, session_id: str, raw: bytes | str | None) -> Session | None:
+    def _loaded(self, session_id: str, raw: bytes | str | None, checked: float) -> Session | None:
         session = self._local.get(session_id)
         now = time.monotonic()
         if raw is None:
@@ -257,13 +276,22 @@ class RedisSessionStore:
         elif session_id not in self._local.unsaved:  # else this replica's change is newer; its write-back is under way
             _refresh(session, orjson.loads(raw))
         session.touched = now
+        session.checked = checked
         return session
 
     # What other replicas tell this one about sessions it may hold (through the change bus).
     def end_local(self, session_id: str) -> None:
         """Deleted on another replica: this copy goes too, and its waiting requests end."""
-        self._local.drop(session_id)
+        self._fresh.stale(self._local.drop(session_id))
         self._unwritten.ended(session_id, time.monotonic())
+
+    def stale_local(self, session_id: str) -> None:
+        """Changed on another replica (its log level, its subscriptions): this copy is read again at its next use."""
+        self._fresh.stale(self._local.peek(session_id))
+
+    def listening(self, on: bool) -> None:
+        """The change bus subscribed, or lost its subscription: copies are trusted only while it listens."""
+        self._fresh.listening(on)
 
     def cancel_local(self, session_id: str, request_id: Any) -> None:
         session = self._local.peek(session_id)
@@ -338,6 +366,7 @@ class RedisSessionStore:
                 self._warn(exc)
                 continue
             self._down = False  # no await since the write-back emptied the log: nothing slips in between
+            self._fresh.restart()  # what happened meanwhile is read from Redis, not trusted to the bus
             if self._warned:
                 self._warned = False
                 log.warning("session store available again; wrote back %d sessions and %d deletions from the outage",
@@ -356,7 +385,7 @@ class RedisSessionStore:
             unsaved, deleted = self._local.unsaved, self._local.deleted
             self._local.unsaved, self._local.deleted = {}, {}
             try:
-                sessions += await self._replay(unsaved, deleted)
+                sessions += await replay(self.redis, self._local, unsaved, deleted, self._key, self._record, self.idle_seconds)
                 deletions += len(deleted)
             except BaseException:
                 for session_id, changed in unsaved.items():
@@ -366,26 +395,3 @@ class RedisSessionStore:
                     self._local.deleted.setdefault(session_id, when)
                 raise
         return sessions, deletions
-
-    async def _replay(self, unsaved: dict[str, bool], deleted: dict[str, float]) -> int:
-        commands: list[tuple[str, bytes | None, int, bool]] = [(self._key(i), None, 0, False) for i in deleted]
-        now = time.monotonic()
-        for session_id, changed in unsaved.items():
-            session = self._local.peek(session_id)
-            if session is None:
-                continue
-            ttl = int(self.idle_seconds - (now - session.touched))
-            if ttl >= 1:
-                commands.append((self._key(session_id), self._record(session), ttl, changed))
-        for start in range(0, len(commands), _BATCH):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key, record, ttl, changed in commands[start:start + _BATCH]:
-                    if record is None:
-                        pipe.delete(key)
-                    elif changed:
-                        pipe.set(key, record, ex=ttl)
-                    else:
-                        pipe.set(key, record, ex=ttl, nx=True)  # restore if Redis lost it ...
-                        pipe.expire(key, ttl)  # ... and renew it either way
-                await pipe.execute()
-        return sum(1 for _, record, _, _ in commands if record is not None)

@@ -32,6 +32,9 @@ class Session:
     log_level: str | None = None
     subscriptions: set[str] = field(default_factory=set)
     touched: float = field(default_factory=time.monotonic)
+    # When this replica last read the record from the shared store (or wrote it there), as far as that read can be
+    # trusted; a Redis-backed store serves its copy without asking again for a while after (`freshness`).
+    checked: float = float("-inf")
     # Process-local plumbing, never persisted.
     pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)

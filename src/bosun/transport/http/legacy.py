@@ -365,6 +365,5 @@ class LegacyEndpoint:
         if not deleted:
             await reject(send, 404, "Session not found or expired")
             return
-        if self.relay is not None:
-            self.relay.ended(session_id)  # a request of it may be running on another replica
+        # A shared store has told the other replicas (a request of it may be running on one) before returning.
         await respond(send, 200, b"", ())

@@ -1,0 +1,119 @@
+"""When a replica may serve a Redis-backed 2025 session from its own copy, with no round trip to Redis.
+
+Reading and renewing the record on every request (GETEX) was one synchronous round trip per request:
+the 2025 session path with sessions in Redis ran at 0.39 of the same server without Redis (issue 22).
+Most of those reads bring nothing new, so a replica serves a session it holds from its copy, and the
+copy is kept true by what the change bus tells it rather than by asking.
+
+A copy is served without asking Redis only while all of these hold:
+
+1. this replica's change bus is subscribed (`listening`): without it nothing would tell the copy
+   about a change made elsewhere, so every request reads Redis, as before;
+2. the copy was read from Redis (or written there) after the bus last subscribed, and after the store
+   last came back from an outage: messages missed while unsubscribed cannot leave a copy stale;
+3. no message about the session (another replica's change or DELETE) arrived while that read was on
+   its way (`epoch`), since the record it brought may predate the change;
+4. that read is less than `interval` old (`REVALIDATE_SECONDS`, 1 s, or a quarter of the idle timeout
+   if that is shorter).
+
+Every change another replica makes to a session's record (log level, subscriptions) and every DELETE
+is published on the bus before that replica answers its client (`SessionBus.delivered`: Redis has
+written the message to every subscriber's socket by then); a replica that receives it marks its copy
+stale (the next request reads Redis) or drops it. So a client that waited for the answer finds the
+change on every replica: the message is in the other replica's socket before the client sends its
+next request there, and an event loop handles sockets in the order they became readable, so even a
+replica that was busy or descheduled, and finds both waiting, acts on the message first.
+
+What a lost message costs is bounded by rule 4: a copy can serve an outdated record (a log level, a
+deleted session, a record Redis evicted) for at most `interval` after the read that last confirmed
+it, never longer. Pub/sub loses messages only around a broken connection: a subscriber's is rules 1
+and 2's business (a subscription redis-py restores by itself is confirmed anew, and every copy is
+read again after it; what was served in the milliseconds before is rule 4's), a publisher's failed
+PUBLISH is rule 4's, and so is a record that changes in Redis without a message (evicted, edited).
+
+The read that revalidates a copy also renews its record's TTL, so Redis is asked at most once per
+`interval` per session and replica, and by one read (`once`): the requests that arrive meanwhile wait
+for it rather than send their own.
+
+It must not talk to Redis: the store reads, this module only decides when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any, Protocol
+
+from bosun.state.sessions.session import PendingRegistry, Session
+
+REVALIDATE_SECONDS = 1.0
+NEVER = float("-inf")  # `Session.checked` of a copy that must be read again before it is served
+
+
+class SessionBus(PendingRegistry, Protocol):
+    """What the Redis session store needs of the change bus: where requests to clients wait (the registry),
+    and a way to tell the other replicas' copies, confirmed before the client is answered."""
+
+    def ended(self, session_id: str) -> None: ...
+
+    def session_changed(self, session_id: str) -> None: ...
+
+    async def delivered(self) -> None:
+        """Return once what this replica posted so far is in Redis's hands (or could not be), within a bound."""
+        ...
+
+
+class Freshness:
+    """The store's rules for serving a copy (see the module docstring)."""
+
+    __slots__ = ("interval", "since", "epoch", "_reads")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.since: float | None = None  # when the bus last subscribed; None while it is not
+        self.epoch = 0  # bumped by every message about any session, so a read racing one is not trusted
+        self._reads: dict[str, asyncio.Task[Session | None]] = {}
+
+    def listening(self, on: bool) -> None:
+        """The bus subscribed (every copy read before now is suspect) or lost its subscription (none is trusted)."""
+        self.since = time.monotonic() if on else None
+
+    def restart(self) -> None:
+        """The store is back from an outage: copies read before now are suspect, whatever the bus says."""
+        if self.since is not None:
+            self.since = time.monotonic()
+
+    def stale(self, session: Session | None) -> None:
+        """A message about a session: its copy (if held) is read again at its next use, and reads under way are not trusted."""
+        self.epoch += 1
+        if session is not None:
+            session.checked = NEVER
+
+    def read_started(self) -> tuple[float, int]:
+        """Stamp a read before it leaves: the copy it brings is as fresh as this moment, if nothing arrives meanwhile."""
+        return time.monotonic(), self.epoch
+
+    def checked(self, stamp: tuple[float, int]) -> float:
+        """What to record in `Session.checked` once the read stamped `stamp` has come back."""
+        started, epoch = stamp
+        return started if epoch == self.epoch else NEVER
+
+    async def once(self, session_id: str, read: Callable[[str], Coroutine[Any, Any, Session | None]]) -> Session | None:
+        """`read(session_id)`, shared by every request that asks while it runs.
+
+        A task of its own: a request whose client leaves cancels its wait, not the others' read.
+        """
+        task = self._reads.get(session_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(read(session_id))
+            self._reads[session_id] = task
+            task.add_done_callback(partial(self._done, session_id))
+        return await asyncio.shield(task)
+
+    def _done(self, session_id: str, task: asyncio.Task[Session | None]) -> None:
+        if self._reads.get(session_id) is task:
+            del self._reads[session_id]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone
