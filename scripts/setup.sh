@@ -26,7 +26,7 @@ if [ "$profile" = dev ]; then
   fi
   # shellcheck source=scripts/node.sh
   . scripts/node.sh
-  for dir in tests/clients/ts tests/oidc conformance deploy/validate; do
+  for dir in tests/clients/ts tests/oidc tests/bridge conformance deploy/validate; do
     [ -f "$dir/package-lock.json" ] || continue
     lock_digest=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
     if [ "$(cat "$dir/node_modules/.bosun-installed" 2>/dev/null)" != "$lock_digest" ]; then
@@ -34,12 +34,22 @@ if [ "$profile" = dev ]; then
       echo "$lock_digest" > "$dir/node_modules/.bosun-installed"
     fi
   done
-  # HAProxy: the load balancer the scale-out tests put in front of several replicas (Debian's package).
-  if ! command -v haproxy >/dev/null; then
+  # Debian's packages the tests run for real: HAProxy (the load balancer in front of several replicas),
+  # Prometheus and promtool (the metrics pipeline), redis-server (built with TLS: native rediss://).
+  # Services are not started by the install (policy-rc.d): tests start their own on free ports.
+  missing=()
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  command -v promtool >/dev/null || missing+=(prometheus)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy) >/dev/null
+      policy=/usr/sbin/policy-rc.d
+      had_policy=0; [ -e "$policy" ] && had_policy=1
+      [ "$had_policy" = 1 ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; }
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >/dev/null
+      [ "$had_policy" = 1 ] || rm -f "$policy"
     else
-      echo "setup: haproxy is missing; install it (apt-get install haproxy)" >&2
+      echo "setup: missing ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
     fi
   fi
 fi

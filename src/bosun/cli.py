@@ -2,6 +2,7 @@
 
     bosun serve TARGET     serve a server (module:attr or path/to/file.py[:attr]) under uvicorn
                            (--transport stdio: over stdin/stdout, for desktop clients)
+    bosun bridge -- CMD    serve a stdio MCP server (any language) behind Bosun: auth, limits, probes, replicas
     bosun dev TARGET       serve for local development: restart on changes, no drain, error details
     bosun healthcheck      probe the local /health (for a container HEALTHCHECK without curl)
     bosun check [TARGET]   preflight: configuration, TLS trust store, the target's readiness checks
@@ -47,6 +48,30 @@ def serve(args: argparse.Namespace) -> int:
     if (getattr(args, "transport", None) or settings.transport) == "stdio":
         return serve_stdio(args.target, settings)
     return serve_http(args.target, settings)
+
+
+def bridge(args: argparse.Namespace) -> int:
+    """`bosun bridge [options] -- COMMAND...`: serve one stdio MCP server behind Bosun (bosun/bridged.py)."""
+    import json
+
+    command = [part for part in args.child if part != "--"] if args.child else []
+    if not command:
+        print("bosun: bridge needs the server's command after --, e.g. bosun bridge -- npx -y some-mcp-server",
+              file=sys.stderr)
+        return 2
+    os.environ["BOSUN_BRIDGE_COMMAND"] = json.dumps(command)
+    for flag in ("name", "isolation", "warm"):
+        if getattr(args, flag, None) is not None:
+            os.environ[f"BOSUN_BRIDGE_{flag.upper()}"] = str(getattr(args, flag))
+    args.target = "bosun.bridged:server"
+    try:
+        from bosun.bridge.settings import options_from_environment
+
+        options_from_environment(os.environ)
+    except ValueError as problem:
+        print(f"bosun: {problem}", file=sys.stderr)
+        return 2
+    return serve(args)
 
 
 def healthcheck(args: argparse.Namespace) -> int:
@@ -170,6 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--transport", choices=["http", "stdio"],
                      help="http (Streamable HTTP, the default) or stdio (for desktop clients); BOSUN_TRANSPORT")
     run.add_argument("--reload", action="store_true", help="as `bosun dev`: restart on file changes, no drain")
+    bridged = commands.add_parser("bridge", help="serve a stdio MCP server (its command after --) behind Bosun")
+    bridged.add_argument("--host", help="address to bind (BOSUN_HOST, default 127.0.0.1)")
+    bridged.add_argument("--port", type=int, help="port (BOSUN_PORT, default 8000)")
+    bridged.add_argument("--workers", type=int, help="worker processes (BOSUN_WORKERS, default 1)")
+    bridged.add_argument("--log-level", type=str.upper, choices=["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"])
+    bridged.add_argument("--access-log", action="store_true", help="log one line per request")
+    bridged.add_argument("--transport", choices=["http", "stdio"], help="serve over HTTP (default) or stdio")
+    bridged.add_argument("--name", help="the bridge's name, in logs, metrics and the audit trail (BOSUN_BRIDGE_NAME)")
+    bridged.add_argument("--isolation", choices=["shared", "session", "principal", "request"],
+                         help="one child for all (shared, default), per 2025 session, per principal, or per call")
+    bridged.add_argument("--warm", type=int, help="children started with the server (/ready waits for them)")
+    bridged.add_argument("child", nargs=argparse.REMAINDER, help="-- then the server's command and its arguments")
     dev = commands.add_parser("dev", help="serve for local development: restart on file changes, no drain, error details")
     dev.add_argument("target", help="module:attr or path/to/file.py[:attr] naming a bosun.Server or an ASGI app")
     dev.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -194,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "dev":
         args.reload = True
-    handlers = {"serve": serve, "dev": serve, "healthcheck": healthcheck, "check": check, "config": show_config, "db": database,
-                "apikey": apikey}
+    handlers = {"serve": serve, "dev": serve, "bridge": bridge, "healthcheck": healthcheck, "check": check,
+                "config": show_config, "db": database, "apikey": apikey}
     return handlers[args.command](args)
 
 

@@ -14,6 +14,7 @@ Registration does all the reflection (schemas, validators, serializers) once;
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -26,8 +27,11 @@ from bosun.app.prompts import Prompt
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource, ResourceTemplate, compile_template
 from bosun.app.tools import Tool
+from bosun.bridge.bridge import Bridge
+from bosun.bridge.options import BridgeOptions
 from bosun.config import Settings, load_settings
 from bosun.data.checks import data_checks, register_data_metrics
+from bosun.data.migrate import upgrade_on_start
 from bosun.data.state import build_state
 from bosun.embed import run_hooks, well_known
 from bosun.ops import shutdown
@@ -47,26 +51,6 @@ from bosun.transport.http.options import HttpOptions
 from bosun.types import ASGIApp
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _async(fn: Callable[[], None]) -> Hook:
-    async def run() -> None:
-        fn()
-
-    return run
-
-
-def _migrator(migrations: str, url: str) -> Hook:
-    """BOSUN_MIGRATE_ON_START: for a single embedded instance; in Kubernetes run `bosun db upgrade` as a Job."""
-
-    async def migrate() -> None:
-        import asyncio
-
-        from bosun.data.migrate import command
-
-        await asyncio.to_thread(command, "upgrade", migrations, url)  # Alembic runs its own event loop
-
-    return migrate
 
 
 class Server:
@@ -101,6 +85,7 @@ class Server:
         self.middleware: list[Callable[[ASGIApp], ASGIApp]] = []
         self.app: McpApp | None = None  # built by asgi_app()
         self.well_known_routes: dict[str, ASGIApp] = {}
+        self.bridges: list[Bridge] = []
 
     # Registration.
     @overload
@@ -185,6 +170,16 @@ class Server:
             return fn
 
         return register
+
+    def bridge(self, command: str | list[str] | tuple[str, ...], **options: Any) -> Bridge:
+        """Serve a stdio MCP server's items from this server (docs/bridge.md). `command`: a list, or one
+        shell-quoted string; `options`: `bosun.bridge.options.BridgeOptions` fields (isolation, warm, limits...)."""
+        argv = tuple(shlex.split(command) if isinstance(command, str) else command)
+        bridge = Bridge(BridgeOptions(argv, **options), self.registry, self.hub)
+        self.bridges.append(bridge)
+        self.warmups.append(bridge.warm_up)
+        self.on_shutdown.append(bridge.close)
+        return bridge
 
     # Operations.
     def readiness_check(self, name: str | None = None, *, critical: bool = True,
@@ -278,6 +273,9 @@ class Server:
             capabilities["prompts"] = {"listChanged": True}
         if registry.prompts or registry.templates:
             capabilities["completions"] = {}
+        if self.bridges:  # what a bridged server offers is known only once a child has answered
+            listed = {"listChanged": True}
+            capabilities.update(tools=listed, prompts=listed, resources={"subscribe": True, **listed})
         return capabilities
 
     def _handlers(self, settings: Settings, state_keys: list[bytes] | None = None, observer: Any = None,
@@ -287,11 +285,13 @@ class Server:
         sealer = StateSealer(state_keys if state_keys is not None else settings.sealing_keys())
         self.state = build_state(settings, self.name, self.uses_database)  # start-up hooks use server.state.database
         if settings.migrate_on_start and self.migrations is not None:
-            self.on_startup.insert(0, _migrator(self.migrations, settings.database_url_or_default()))
+            self.on_startup.insert(0, upgrade_on_start(self.migrations, settings.database_url_or_default()))
         cache = replace(self.cache, list_scope="private") if hide_unauthorized else self.cache  # lists differ per caller
-        return Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions, cache, self.page_size,
-                        observer, tracing, self.state, auditor=auditor, hide_unauthorized=hide_unauthorized,
-                        error_details=settings.error_details, strict_arguments=settings.strict_arguments)
+        handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions, cache, self.page_size,
+                            observer, tracing, self.state, auditor=auditor, hide_unauthorized=hide_unauthorized,
+                            error_details=settings.error_details, strict_arguments=settings.strict_arguments)
+        handlers.sources.extend(self.bridges)
+        return handlers
 
     async def serve_stdio(self, settings: Settings | None = None, source: BinaryIO | None = None,
                           output: BinaryIO | None = None) -> None:
@@ -340,7 +340,7 @@ class Server:
             from bosun.ops.tracing import Tracing
 
             tracing = Tracing(self.name)
-            self.on_shutdown.append(_async(tracing.shutdown))
+            self.on_shutdown.append(tracing.stop)
         security = settings.security_options()  # refuses, naming the settings, to serve open off loopback
         redis_url = settings.redis_url.get_secret_value()
         gate = build_gate(security, self.registry, observer, redis_url, f"bosun:{self.name}")
@@ -378,6 +378,8 @@ class Server:
                 app.legacy.relay = shared.bus
             app.on_startup.append(shared.bus.start)
             app.on_shutdown.insert(0, shared.bus.close)
+        for bridge in self.bridges:
+            health.add_live_check(f"bridge:{bridge.options.name}", bridge.ready)
         saturation = getattr(app.store, "saturation", None)
         if saturation is not None:
             health.add_live_check("sessions", saturation)

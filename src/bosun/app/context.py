@@ -56,6 +56,11 @@ class Context:
 
     # What the request says about itself.
     @property
+    def call(self) -> Call:
+        """The request as the transport handed it to the handlers (what a bridge forwards)."""
+        return self._call
+
+    @property
     def request_id(self) -> Any:
         return self._call.id
 

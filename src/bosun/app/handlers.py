@@ -22,6 +22,7 @@ from bosun.app.errors import ResourceNotFound, unexpected_error
 from bosun.app.inputs import InputRequired, required_capabilities
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource
+from bosun.app.sources import CatalogSource
 from bosun.app.tools import Tool
 from bosun.data.errors import StatementCancelled
 from bosun.protocol.call import Call
@@ -113,6 +114,8 @@ class Handlers:
         self.instructions = instructions
         self.cache = cache
         self.page_size = page_size
+        self.sources: list[CatalogSource] = []
+        """Bridged servers: asked to bring their items into the registry before a list or an unknown name."""
         shared: dict[str, Handler] = {
             "tools/list": self.list_tools,
             "tools/call": self.call_tool,  # audited together with its metrics, in _measured_call
@@ -185,16 +188,28 @@ class Handlers:
         granted = principal.scopes
         return [item.definition for item in items if item.scopes <= granted]
 
+    async def _refresh(self, call: Call) -> None:
+        for source in self.sources:
+            await source.refresh(call)
+
     async def list_tools(self, call: Call) -> dict[str, Any]:
+        if self.sources:
+            await self._refresh(call)
         return self._page(call, "tools", self._visible(call, self.registry.tools.values()))
 
     async def list_resources(self, call: Call) -> dict[str, Any]:
+        if self.sources:
+            await self._refresh(call)
         return self._page(call, "resources", self._visible(call, self.registry.resources.values()))
 
     async def list_templates(self, call: Call) -> dict[str, Any]:
+        if self.sources:
+            await self._refresh(call)
         return self._page(call, "resourceTemplates", self._visible(call, self.registry.templates))
 
     async def list_prompts(self, call: Call) -> dict[str, Any]:
+        if self.sources:
+            await self._refresh(call)
         return self._page(call, "prompts", self._visible(call, self.registry.prompts.values()))
 
     async def discover(self, call: Call) -> dict[str, Any]:
@@ -251,6 +266,9 @@ class Handlers:
     async def call_tool(self, call: Call) -> dict[str, Any]:
         name = call.params.get("name")
         tool = self.registry.tools.get(name) if type(name) is str else None
+        if tool is None and self.sources and type(name) is str:
+            await self._refresh(call)
+            tool = self.registry.tools.get(name)
         arguments = call.params.get("arguments")
         if tool is None:
             error = invalid_params(f"Unknown tool: {bounded(str(name))}")
@@ -313,6 +331,9 @@ class Handlers:
         if type(uri) is not str:
             raise invalid_params("resources/read needs a 'uri' string")
         found = self.registry.find_resource(uri)
+        if found is None and self.sources:
+            await self._refresh(call)
+            found = self.registry.find_resource(uri)
         if found is None:
             raise ResourceNotFound(uri)  # the one error both eras send (SEP-2164: -32602, the URI in data)
         resource, variables = found
@@ -336,6 +357,9 @@ class Handlers:
     async def get_prompt(self, call: Call) -> dict[str, Any]:
         name = call.params.get("name")
         prompt = self.registry.prompts.get(name) if type(name) is str else None
+        if prompt is None and self.sources and type(name) is str:
+            await self._refresh(call)
+            prompt = self.registry.prompts.get(name)
         if prompt is None:
             raise invalid_params(f"Unknown prompt: {bounded(str(name))}")
         arguments = call.params.get("arguments")

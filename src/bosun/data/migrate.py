@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import fcntl
 import functools
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +138,12 @@ def _current(config: Any) -> str:
     config.stdout = buffer
     alembic.current(config)
     return buffer.getvalue().strip() or "base (no revision applied)"
+
+
+def upgrade_on_start(migrations: str, url: str) -> Callable[[], Awaitable[None]]:
+    """BOSUN_MIGRATE_ON_START: for a single embedded instance; in Kubernetes run `bosun db upgrade` as a Job."""
+
+    async def migrate() -> None:
+        await asyncio.to_thread(command, "upgrade", migrations, url)  # Alembic runs its own event loop
+
+    return migrate

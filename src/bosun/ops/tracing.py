@@ -77,3 +77,7 @@ class Tracing:
 
     def shutdown(self) -> None:
         self.provider.shutdown()
+
+    async def stop(self) -> None:
+        """`shutdown` as a shutdown hook: flushes the spans still buffered."""
+        self.shutdown()

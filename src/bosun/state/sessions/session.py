@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,6 +47,8 @@ class Session:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(secrets.randbits(40) + 1))
     registry: PendingRegistry | None = None
     closed: bool = False
+    # Called once when this replica's copy ends (deleted, expired, evicted): a bridge stops the session's child.
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     async def request(self, method: str, params: dict[str, Any], send: SendMessage) -> dict[str, Any]:
         """Send a request to the client on `send` and wait for its answer (sampling, elicitation, roots)."""
@@ -86,6 +89,9 @@ class Session:
                 future.cancel()
         for task in self.in_flight.values():
             task.cancel()
+        closers, self.closers = self.closers, []
+        for closer in closers:
+            closer()
 
 
 def apply_change(session: Session, level: str | None, subscribe: str | None, unsubscribe: str | None) -> None:

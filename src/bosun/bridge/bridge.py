@@ -1,0 +1,247 @@
+"""A bridge: one stdio MCP server's command behind Bosun's whole surface, for clients of both eras.
+
+The bridge is a catalog source (`app.sources.CatalogSource`): before a list, or when a name is not
+known, the handlers ask it to make sure the registry holds the child's items as they are now. It
+loads them from a child once, and again only after the child says a list changed. Its items
+(`items.py`) forward to `forward`, which picks the child for the caller's isolation key, sends the
+request with an id and progress token Bosun minted, and follows the call (`calls.py`) until the
+child answers, routing the child's questions to the client in the client's own era.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Any
+
+from bosun.app.context import Context
+from bosun.app.inputs import InputRequired
+from bosun.app.registry import Registry
+from bosun.bridge.calls import ForwardedCall, ParkedCalls
+from bosun.bridge.child import Child
+from bosun.bridge.handshake import inbound, outbound_meta
+from bosun.bridge.items import BridgedPrompt, BridgedResource, BridgedTemplate, BridgedTool
+from bosun.bridge.options import BridgeOptions
+from bosun.bridge.pool import ChildPool
+from bosun.protocol.call import Call
+from bosun.protocol.changes import ChangeHub
+from bosun.protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, McpError
+
+log = logging.getLogger("bosun.bridge")
+_MAX_PAGES = 50
+_LISTS = (("tools", "tools/list", "tools"), ("resources", "resources/list", "resources"),
+          ("resourceTemplates", "resources/templates/list", "resources"), ("prompts", "prompts/list", "prompts"))
+
+
+class Bridge:
+    def __init__(self, options: BridgeOptions, registry: Registry, hub: ChangeHub, observer: Any = None) -> None:
+        self.options = options
+        self.registry = registry
+        self.hub = hub
+        environment, secret_values = options.child_environment()
+        self.pool = ChildPool(options, environment, secret_values, self._list_changed, self._resource_updated, observer)
+        self.parked = ParkedCalls(options.park_seconds)
+        self.stale = True
+        self._loading = asyncio.Lock()
+        self._watched: set[str] = set()  # session keys whose end stops their child
+
+    # Keys: which child serves a caller.
+    def key(self, call: Call) -> tuple[str, str]:
+        """(pool key, owner): the owner is the principal, whose children count against its cap."""
+        owner = call.principal.key if call.principal is not None else ""
+        isolation = self.options.isolation
+        if isolation == "shared":
+            return "shared", owner
+        if isolation == "principal":
+            return f"p:{owner}", owner
+        session_id = getattr(call.channel, "id", None) if isolation == "session" else None
+        if type(session_id) is str:
+            return f"s:{session_id}", owner
+        return f"r:{secrets.token_hex(8)}", owner  # a call of its own: `request`, or a stateless client of a session bridge
+
+    def _scopes(self, name: str) -> tuple[str, ...]:
+        scopes = self.options.tool_scopes
+        return scopes.get(name, scopes.get("*", ()))
+
+    # The catalog.
+    async def refresh(self, call: Call) -> None:
+        if not self.stale:
+            return
+        async with self._loading:
+            if not self.stale:
+                return
+            key, owner = self.key(call)
+            child = await self.pool.acquire(key, owner)
+            try:
+                self.stale = False  # a list_changed that arrives while loading marks it stale again
+                lists = await self._lists(child)
+            except BaseException:
+                self.stale = True
+                raise
+            finally:
+                if key.startswith("r:"):
+                    await self.pool.release(key)
+            self._install(lists)
+
+    async def _lists(self, child: Child) -> dict[str, list[dict[str, Any]]]:
+        assert child.info is not None
+        offered = child.info.capabilities
+        found: dict[str, list[dict[str, Any]]] = {}
+        for key, method, capability in _LISTS:
+            items: list[dict[str, Any]] = []
+            if capability in offered:
+                cursor: Any = None
+                for _ in range(_MAX_PAGES):
+                    params: dict[str, Any] = {} if cursor is None else {"cursor": cursor}
+                    if child.info.modern:
+                        params["_meta"] = outbound_meta({}, True, None)
+                    try:
+                        page = await child.request(method, params, self.options.handshake_seconds)
+                    except McpError as failure:
+                        log.warning("bridge %s: %s failed: %s", self.options.name, method, failure.message)
+                        break
+                    got = page.get(key)
+                    items.extend(item for item in (got if type(got) is list else []) if type(item) is dict)
+                    cursor = page.get("nextCursor")
+                    if not cursor:
+                        break
+            found[key] = items
+        return found
+
+    def _install(self, lists: dict[str, list[dict[str, Any]]]) -> None:
+        """Replace this bridge's items in the registry; never one of the server's own (a clash is logged)."""
+        registry = self.registry
+        for table in (registry.tools, registry.resources, registry.prompts):
+            for existing, item in list(table.items()):
+                if getattr(item, "bridge", None) is self:
+                    del table[existing]
+        registry.templates[:] = [item for item in registry.templates if getattr(item, "bridge", None) is not self]
+        options = self.options
+        for definition in lists["tools"]:
+            name = definition.get("name")
+            if type(name) is str and self._free(registry.tools, name, "tool"):
+                limit = options.tool_rate_limits.get(name, options.rate_limit)
+                registry.tools[name] = BridgedTool(self, definition, name, self._scopes(name), limit)
+        for definition in lists["resources"]:
+            uri = definition.get("uri")
+            if type(uri) is str and self._free(registry.resources, uri, "resource"):
+                registry.resources[uri] = BridgedResource(self, definition, self._scopes(uri))
+        for definition in lists["resourceTemplates"]:
+            if type(definition.get("uriTemplate")) is str:
+                registry.templates.append(BridgedTemplate(self, definition, self._scopes(definition["uriTemplate"])))
+        for definition in lists["prompts"]:
+            name = definition.get("name")
+            if type(name) is str and self._free(registry.prompts, name, "prompt"):
+                registry.prompts[name] = BridgedPrompt(self, definition, name, self._scopes(name))
+
+    def _free(self, table: dict[str, Any], name: str, kind: str) -> bool:
+        if name in table:
+            log.warning("bridge %s: the server's own %s %r hides the child's", self.options.name, kind, name[:100])
+            return False
+        return True
+
+    def _list_changed(self, kind: str) -> None:
+        self.stale = True
+        self.hub.publish(kind)  # type: ignore[arg-type]
+
+    def _resource_updated(self, uri: str) -> None:
+        self.hub.publish("resource", uri)
+
+    # Calls.
+    async def forward(self, method: str, params: dict[str, Any], ctx: Context | None) -> dict[str, Any]:
+        if ctx is None:
+            raise McpError(INTERNAL_ERROR, "a bridged item was called without its context")
+        call = ctx.call
+        state = ctx.request_state
+        if state is not None and state.startswith("park:"):
+            parked = self.parked.take(state[5:])
+            if parked is None:
+                raise McpError(INVALID_PARAMS, "This call is no longer waiting for your answer: it waited longer than "
+                               f"{self.options.park_seconds:g}s, or the replica holding it stopped; make the call again")
+            parked.answer(ctx.input_responses or {})
+            return await self._follow(parked, call)
+        key, owner = self.key(call)
+        child = await self.pool.acquire(key, owner)
+        assert child.info is not None
+        if key.startswith("s:"):
+            self._stop_with_session(call, key)
+        outgoing = dict(params)
+        token = call.meta.get("progressToken")
+        outgoing["_meta"] = outbound_meta(call.meta, child.info.modern, "-" if token is not None else None)
+        if state is not None and state.startswith("child:"):
+            outgoing["requestState"] = state[6:]
+        if ctx.input_responses is not None and child.info.modern:
+            outgoing["inputResponses"] = ctx.input_responses
+        forwarded = ForwardedCall(call.capabilities, token, call.send, self.options.answer_seconds)
+        forwarded.start(lambda: child.forward(method, outgoing, forwarded, self.options.call_seconds))
+        if key.startswith("r:") and forwarded.task is not None:
+            forwarded.task.add_done_callback(lambda _: asyncio.ensure_future(self.pool.release(key)))
+        return await self._follow(forwarded, call)
+
+    async def _follow(self, forwarded: ForwardedCall, call: Call) -> dict[str, Any]:
+        """Wait for the call's next event: its answer, its failure, or a question for the client."""
+        while True:
+            try:
+                kind, value, request = await forwarded.events.get()
+            except asyncio.CancelledError:
+                if forwarded.parked_until == 0.0:
+                    forwarded.cancel()
+                raise
+            if kind == "done":
+                result = inbound(value)
+                if result.get("resultType") == "input_required":  # a 2026-07-28 child's own multi round-trip
+                    child_state = result.get("requestState")
+                    requests = result.get("inputRequests")
+                    raise InputRequired(requests if type(requests) is dict else {},
+                                        state=f"child:{child_state}" if type(child_state) is str else None)
+                return result
+            if kind == "failed":
+                if isinstance(value, McpError):
+                    raise value
+                raise McpError(INTERNAL_ERROR, "The bridged call failed") from value
+            if call.modern:
+                self.parked.hold(forwarded)
+                raise InputRequired({value: request}, state=f"park:{forwarded.id}")
+            if call.channel is None or call.send is None:
+                forwarded.refuse(value, McpError(INTERNAL_ERROR, "The client has no session to answer on"))
+                continue
+            try:
+                answer = await call.channel.request(request["method"], request["params"], call.send)
+            except McpError as failure:
+                forwarded.refuse(value, failure)
+                continue
+            except asyncio.CancelledError:
+                forwarded.cancel()
+                raise
+            forwarded.answer({value: answer})
+
+    def _stop_with_session(self, call: Call, key: str) -> None:
+        """A session's child ends with the session (DELETE, expiry, eviction), not only when idle."""
+        closers = getattr(call.channel, "closers", None)
+        if type(closers) is list and key not in self._watched:
+            self._watched.add(key)
+
+            def ended() -> None:
+                self._watched.discard(key)
+                asyncio.ensure_future(self.pool.release(key))
+
+            closers.append(ended)
+
+    # Life cycle.
+    async def warm_up(self) -> None:
+        """Start the warm children (shared: the child) and load the catalog; /ready waits for this."""
+        if self.options.isolation == "shared" and self.options.warm:
+            await self.pool.acquire("shared", "")
+        if self.options.warm:
+            from bosun.protocol.call import Call as _Call
+
+            await self.refresh(_Call(None, "tools/list", {}, "2026-07-28", True, {}, None))
+
+    def ready(self) -> tuple[bool, str]:
+        state = self.pool.state()
+        return state != "crash-looping", f"{state}, {self.pool.live()} children, {self.pool.restarts} restarts"
+
+    async def close(self) -> None:
+        self.parked.close()
+        await self.pool.close()

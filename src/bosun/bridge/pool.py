@@ -1,0 +1,206 @@
+"""The children of one bridge: started when needed, capped, restarted with backoff, stopped when idle.
+
+Children are keyed by what isolates them: one key for a `shared` bridge, the session id for a
+`session` bridge, the principal for a `principal` bridge; a `request` bridge starts a child per
+call and stops it after. Starting a child for a key happens once at a time (a lock per key), so
+a burst of first calls makes one child, not fifty.
+
+Failures are kept from turning into a fork storm: a child that exits soon after it started, or
+fails its handshake, counts as a crash. Each crash doubles the wait before the next start (with
+jitter, so replicas do not restart in step), and `crash_loop` crashes within a minute open a
+breaker: calls get a retryable 503 at once, `/ready`'s detail and the metrics say so, and one
+start is tried again when the breaker's cool-down ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bosun.bridge.child import Child
+from bosun.bridge.handshake import HandshakeFailed
+from bosun.bridge.options import BridgeOptions
+from bosun.bridge.process import ChildProcess, ChildStartFailed
+from bosun.protocol.errors import INTERNAL_ERROR, McpError
+
+log = logging.getLogger("bosun.bridge")
+_CRASH_WINDOW = 60.0
+_SOON = 5.0  # an exit this soon after the start counts as a crash
+
+
+class BridgeUnavailable(McpError):
+    """No child can take this call now (at the cap, backing off, crash-looping): a retryable 503."""
+
+    def __init__(self, why: str, retry_after: float) -> None:
+        super().__init__(INTERNAL_ERROR, f"The bridged server is unavailable: {why}; retry later", http_status=503)
+        self.retry_after = max(1, round(retry_after))
+
+
+class ChildPool:
+    def __init__(self, options: BridgeOptions, environment: dict[str, str], secrets: list[str],
+                 on_list_changed: Callable[[str], None], on_resource_updated: Callable[[str], None],
+                 observer: Any = None) -> None:
+        self.options = options
+        self.environment = environment
+        self.secrets = secrets
+        self.on_list_changed = on_list_changed
+        self.on_resource_updated = on_resource_updated
+        self.observer = observer
+        self.children: dict[str, Child] = {}
+        self.owners: dict[str, str] = {}  # key -> principal whose child it is (for the per-principal cap)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.modern_hint: bool | None = None  # the era the command's children spoke, once known
+        self.crashes: list[float] = []
+        self.next_start = 0.0
+        self.restarts = 0
+        self.handshakes = 0
+        self._reaper: asyncio.Task[None] | None = None
+        self.closing = False
+
+    # State for probes and metrics.
+    @property
+    def crash_looping(self) -> bool:
+        now = time.monotonic()
+        return len([at for at in self.crashes if now - at < _CRASH_WINDOW]) >= self.options.crash_loop and now < self.next_start
+
+    def state(self) -> str:
+        if self.crash_looping:
+            return "crash-looping"
+        if any(child.alive for child in self.children.values()):
+            return "up"
+        return "backing-off" if time.monotonic() < self.next_start else "idle"
+
+    def live(self) -> int:
+        return sum(1 for child in self.children.values() if child.alive)
+
+    # Getting a child.
+    async def acquire(self, key: str, owner: str) -> Child:
+        child = self.children.get(key)
+        if child is not None and child.alive:
+            return child
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            child = self.children.get(key)
+            if child is not None and child.alive:
+                return child
+            if child is not None:
+                self._forget(key, child)
+            child = await self.start(owner)
+            self.children[key] = child
+            self.owners[key] = owner
+            return child
+
+    def _forget(self, key: str, child: Child) -> None:
+        self.children.pop(key, None)
+        self.owners.pop(key, None)
+        if time.monotonic() - child.process.started < _SOON and child.process.reason != "stopped":
+            self._crashed()
+
+    def _check_caps(self, owner: str) -> None:
+        live = self.live()
+        if live >= self.options.max_children:
+            raise BridgeUnavailable(f"it runs its most children ({self.options.max_children})", 1)
+        mine = sum(1 for key, child in self.children.items() if child.alive and self.owners.get(key) == owner)
+        if owner and mine >= self.options.max_children_per_principal:
+            raise BridgeUnavailable(f"this caller has its most children ({self.options.max_children_per_principal})", 1)
+
+    async def start(self, owner: str) -> Child:
+        """A new child, after its handshake; not kept in the pool (the caller decides)."""
+        if self.closing:
+            raise BridgeUnavailable("the server is shutting down", 1)
+        wait = self.next_start - time.monotonic()
+        if wait > 0:
+            why = "it keeps crashing" if self.crash_looping else "it crashed and is restarting"
+            raise BridgeUnavailable(why, wait)
+        self._check_caps(owner)
+        options = self.options
+        started = time.perf_counter()
+        try:
+            process = await ChildProcess.start(options.command, self.environment, options.max_line_bytes, options.name,
+                                               options.cwd, self.secrets)
+        except ChildStartFailed as failure:
+            self._crashed()
+            raise BridgeUnavailable(str(failure), self.next_start - time.monotonic()) from None
+        child = Child(process, self.on_list_changed, self.on_resource_updated, options.isolation in ("shared", "principal"))
+        try:
+            info = await child.handshake(options.handshake_seconds, self.modern_hint)
+        except HandshakeFailed as failure:
+            await child.stop(f"handshake failed: {failure}", 0.5)
+            if self.modern_hint is None and not child.process.alive and time.monotonic() - process.started < options.handshake_seconds:
+                self.modern_hint = False  # it died on `server/discover`: some 2025 servers do; try `initialize` next
+                log.info("bridge %s: the child ended on server/discover; the next start goes straight to initialize", options.name)
+            self._crashed()
+            raise BridgeUnavailable(f"it did not complete its handshake ({failure})", self.next_start - time.monotonic()) from None
+        self.modern_hint = info.modern
+        self.handshakes += 1
+        if self.observer is not None:
+            self.observer.bridge_handshake(options.name, time.perf_counter() - started)
+        log.info("bridge %s: pid %d speaks %s (%s)", options.name, process.pid, info.version,
+                 info.server_info.get("name", "unnamed"))
+        self.crashes.clear()
+        self.next_start = 0.0
+        self._watch(child)
+        return child
+
+    def _crashed(self) -> None:
+        now = time.monotonic()
+        self.crashes = [at for at in self.crashes if now - at < _CRASH_WINDOW] + [now]
+        self.restarts += 1
+        if self.observer is not None:
+            self.observer.bridge_restart(self.options.name)
+        options = self.options
+        backoff = min(options.backoff_max, options.backoff_initial * 2 ** (len(self.crashes) - 1))
+        if len(self.crashes) >= options.crash_loop:
+            backoff = max(backoff, options.backoff_max)
+        self.next_start = now + backoff * random.uniform(0.8, 1.2)
+
+    def _watch(self, child: Child) -> None:
+        """When a child exits on its own, its calls fail at once (the upstream closes) and it leaves the pool."""
+
+        async def watch() -> None:
+            await child.process.wait()
+            child.upstream.close(f"it exited with code {child.process.process.returncode}")
+            for key, held in list(self.children.items()):
+                if held is child:
+                    self._forget(key, child)
+
+        asyncio.create_task(watch())
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap_idle())
+
+    async def _reap_idle(self) -> None:
+        idle = self.options.idle_seconds
+        while self.children and not self.closing:
+            await asyncio.sleep(min(1.0, idle / 2) if idle > 0 else 1.0)
+            if idle <= 0:
+                continue
+            now = time.monotonic()
+            keep = self.options.warm if self.options.isolation == "shared" else 0
+            for key, child in list(self.children.items()):
+                if len(self.children) <= keep:
+                    break
+                if not child.busy and now - child.last_active > idle:
+                    self.children.pop(key, None)
+                    self.owners.pop(key, None)
+                    await child.stop("stopped")
+
+    async def release(self, key: str) -> None:
+        """Stop the child held for `key` (a session ended)."""
+        child = self.children.pop(key, None)
+        self.owners.pop(key, None)
+        if child is not None:
+            await child.stop("stopped")
+
+    async def close(self) -> None:
+        self.closing = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+        children = list(self.children.values())
+        self.children.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(child.stop("stopped") for child in children))
