@@ -302,7 +302,7 @@ class Handlers:
             if observer is not None:
                 observer.tool(tool.name, outcome, seconds)
             if auditor is not None:
-                auditor.record(call.principal, call.method, tool.name, audited, seconds, call.id, arguments)
+                auditor.record(call.principal, call.method, tool.name, audited, seconds, call.id, arguments, via=tool.via)
 
     async def _call_tool(self, call: Call, tool: Tool, arguments: Any) -> dict[str, Any]:
         cache = getattr(self.app, "cache", None)

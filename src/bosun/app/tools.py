@@ -42,6 +42,8 @@ class Tool:
 
     __slots__ = ("name", "fn", "signature", "output", "definition", "mirrored_headers", "cache_ttl", "cache_tags",
                  "invalidates", "scopes", "rate_limit", "strict_arguments")
+    via: str | None = None
+    """What serves the tool when it is not this server's own function (a bridge), for the audit trail."""
 
     def __init__(
         self,

@@ -37,6 +37,7 @@ _LISTS = (("tools", "tools/list", "tools"), ("resources", "resources/list", "res
 class Bridge:
     def __init__(self, options: BridgeOptions, registry: Registry, hub: ChangeHub, observer: Any = None) -> None:
         self.options = options
+        self.name = options.name
         self.registry = registry
         self.hub = hub
         environment, secret_values = options.child_environment()

@@ -32,7 +32,7 @@ def _signature(label: str) -> Any:
 
 
 class BridgedTool(Tool):
-    __slots__ = ("bridge", "upstream_name")
+    __slots__ = ("bridge", "upstream_name", "via")
 
     def __init__(self, bridge: Forwarder, definition: dict[str, Any], name: str, scopes: tuple[str, ...],
                  rate_limit: str | None) -> None:
@@ -51,6 +51,7 @@ class BridgedTool(Tool):
         self.scopes = frozenset(scopes)
         self.rate_limit = rate_limit
         self.strict_arguments = False  # the child validates its own arguments
+        self.via = f"bridge:{getattr(bridge, 'name', 'bridge')}"
 
     async def call(self, arguments: Any, ctx: Context | None, details: bool = False, strict: bool = True) -> dict[str, Any]:
         if arguments is not None and type(arguments) is not dict:

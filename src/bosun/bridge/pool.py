@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import time
@@ -25,12 +26,13 @@ from typing import Any
 from bosun.bridge.child import Child
 from bosun.bridge.handshake import HandshakeFailed
 from bosun.bridge.options import BridgeOptions
-from bosun.bridge.process import ChildProcess, ChildStartFailed
+from bosun.bridge.process import ChildProcess, ChildStartFailed, limited
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 
 log = logging.getLogger("bosun.bridge")
 _CRASH_WINDOW = 60.0
 _SOON = 5.0  # an exit this soon after the start counts as a crash
+PLACEHOLDER = "{isolation_key}"
 
 
 class BridgeUnavailable(McpError):
@@ -90,7 +92,7 @@ class ChildPool:
                 return child
             if child is not None:
                 self._forget(key, child)
-            child = await self.start(owner)
+            child = await self.start(owner, key)
             self.children[key] = child
             self.owners[key] = owner
             return child
@@ -109,7 +111,15 @@ class ChildPool:
         if owner and mine >= self.options.max_children_per_principal:
             raise BridgeUnavailable(f"this caller has its most children ({self.options.max_children_per_principal})", 1)
 
-    async def start(self, owner: str) -> Child:
+    def _for_key(self, key: str) -> tuple[list[str], dict[str, str]]:
+        """The command and environment with `{isolation_key}` filled in: a digest of the key, safe in a file name,
+        so that a server keeping state in a file (server-memory's MEMORY_FILE_PATH) keeps one per principal."""
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        argv = [part.replace(PLACEHOLDER, digest) for part in self.options.command]
+        environment = {name: value.replace(PLACEHOLDER, digest) for name, value in self.environment.items()}
+        return argv, environment
+
+    async def start(self, owner: str, key: str = "") -> Child:
         """A new child, after its handshake; not kept in the pool (the caller decides)."""
         if self.closing:
             raise BridgeUnavailable("the server is shutting down", 1)
@@ -121,8 +131,9 @@ class ChildPool:
         options = self.options
         started = time.perf_counter()
         try:
-            process = await ChildProcess.start(options.command, self.environment, options.max_line_bytes, options.name,
-                                               options.cwd, self.secrets)
+            argv, environment = self._for_key(key)
+            process = await ChildProcess.start(limited(argv, options.memory_bytes, options.cpu_seconds, options.open_files),
+                                               environment, options.max_line_bytes, options.name, options.cwd, self.secrets)
         except ChildStartFailed as failure:
             self._crashed()
             raise BridgeUnavailable(str(failure), self.next_start - time.monotonic()) from None

@@ -181,7 +181,8 @@ class Audit:
             self.sink = LoggingSink() if destination == "logging" else StreamSink(destination)
 
     def record(self, principal: Principal | None, method: str, target: str | None, outcome: str, seconds: float,
-               request_id: Any = None, arguments: Any = None, peer: str | None = None) -> None:
+               request_id: Any = None, arguments: Any = None, peer: str | None = None, via: str | None = None) -> None:
+        """`via` names what served the call when it is not the server's own function (a bridge)."""
         if self.sink is None:
             return
         # Bounded here, on the hot path, with two length checks; the rest (redaction, the id) where the line is built.
@@ -190,7 +191,7 @@ class Audit:
         if len(method) > FIELD_CHARS:
             method = bounded(method)
         sink = self.sink
-        if peer is None and not self.arguments and type(sink) is StreamSink:
+        if peer is None and via is None and not self.arguments and type(sink) is StreamSink:
             sink.write_record(principal, method, target, outcome, seconds, request_id)
             return
         target = _safe(target)
@@ -208,6 +209,8 @@ class Audit:
         }
         if peer is not None:
             entry["peer"] = peer
+        if via is not None:
+            entry["via"] = bounded(via, 100)
         if self.arguments and arguments is not None:
             entry["arguments"] = scrub(arguments)
         sink.write(entry)
