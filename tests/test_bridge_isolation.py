@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bridge_children import MEMORY, child_pids, start_bridge
+from test_bridge import MODERN_META, modern_headers
 
 from bosun.security.apikeys import hash_key
-from bridge_children import MEMORY, child_pids, start_bridge
 from conftest import Running, free_port, stop_server
-from test_bridge import MODERN_META, modern_headers
 
 ALICE = "bsk_alice-bridge-key-000000000000000000000000000"
 BOB = "bsk_bob-bridge-key-0000000000000000000000000000000"
