@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 import httpx
 import mcp_types as types
 import pytest
+from balancer import Balancer
 from mcp import Client
 
 from conftest import Running, free_port, start_server, stop_server
@@ -29,48 +27,18 @@ ROUNDS = 10
 
 @pytest.fixture(scope="module")
 def balanced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[Running]]]:
-    haproxy = shutil.which("haproxy")
-    assert haproxy is not None, "haproxy is missing: scripts/setup.sh dev installs it"
     directory = Path(tmp_path_factory.mktemp("lb"))
     redis = PrivateRedis(free_port(), directory)
     redis.start()
     env = {"REDIS_URL": redis.url, "BOSUN_STATE_KEYS": "shared"}
     replicas: list[Running] = [start_server("tests/servers/everything.py", env=env) for _ in range(3)]
-    port = free_port()
-    servers = "\n".join(f"  server r{index} {replica.base.removeprefix('http://')}" for index, replica in enumerate(replicas))
-    config = directory / "haproxy.cfg"
-    config.write_text(f"""global
-  maxconn 512
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-frontend mcp
-  bind 127.0.0.1:{port}
-  default_backend replicas
-backend replicas
-  balance roundrobin
-{servers}
-""")
-    proxy = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    balancer = None
     try:
-        with httpx.Client(timeout=5) as http:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    if all(http.get(replica.base + "/ready").status_code == 200 for replica in replicas):
-                        http.get(f"http://127.0.0.1:{port}/health")
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "replicas or HAProxy did not come up"
-                time.sleep(0.1)
-        time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/mcp", replicas
+        balancer = Balancer(replicas, directory)
+        yield balancer.url, replicas
     finally:
-        proxy.terminate()
-        proxy.wait(10)
+        if balancer is not None:
+            balancer.stop()
         for replica in replicas:
             stop_server(replica)
         redis.stop()

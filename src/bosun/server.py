@@ -14,6 +14,7 @@ Registration does all the reflection (schemas, validators, serializers) once;
 
 from __future__ import annotations
 
+import functools
 import shlex
 import sys
 from collections.abc import Callable
@@ -44,7 +45,7 @@ from bosun.security.build import build_gate
 from bosun.security.metadata import metadata_routes
 from bosun.security.options import RateLimit
 from bosun.servable import Servable
-from bosun.state.replicas import replicated
+from bosun.state.replicas import call_relay, replicated
 from bosun.state.sessions.store import SessionStore
 from bosun.transport.http.app import Hook, McpApp
 from bosun.transport.http.options import HttpOptions
@@ -379,7 +380,9 @@ class Server:
             app.on_startup.append(shared.bus.start)
             app.on_shutdown.insert(0, shared.bus.close)
         for bridge in self.bridges:
-            health.add_live_check(f"bridge:{bridge.options.name}", bridge.ready)
+            health.add_live_check(f"bridge:{bridge.name}", bridge.ready)
+            relay = call_relay(redis_url, f"bosun:{self.name}:bridge:{bridge.name}")
+            app.on_startup.append(functools.partial(bridge.use_relay, relay))
         saturation = getattr(app.store, "saturation", None)
         if saturation is not None:
             health.add_live_check("sessions", saturation)

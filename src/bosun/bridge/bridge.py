@@ -21,12 +21,16 @@ from bosun.app.registry import Registry
 from bosun.bridge.calls import ForwardedCall, ParkedCalls
 from bosun.bridge.child import Child
 from bosun.bridge.handshake import inbound, outbound_meta
+from bosun.bridge.holder import Holder
 from bosun.bridge.items import BridgedPrompt, BridgedResource, BridgedTemplate, BridgedTool
 from bosun.bridge.options import BridgeOptions
 from bosun.bridge.pool import ChildPool
+from bosun.bridge.remote import RemoteCall
 from bosun.protocol.call import Call
 from bosun.protocol.changes import ChangeHub
 from bosun.protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, McpError
+from bosun.state.relay.memory import LocalRelay
+from bosun.state.relay.relay import CallRelay
 
 log = logging.getLogger("bosun.bridge")
 _MAX_PAGES = 50
@@ -46,6 +50,8 @@ class Bridge:
         self.stale = True
         self._loading = asyncio.Lock()
         self._watched: set[str] = set()  # session keys whose end stops their child
+        self.relay: CallRelay = LocalRelay()
+        self.holder = Holder(options, self.pool, self.parked, self._outgoing)
 
     # Keys: which child serves a caller.
     def key(self, call: Call) -> tuple[str, str]:
@@ -73,6 +79,8 @@ class Bridge:
             if not self.stale:
                 return
             key, owner = self.key(call)
+            if key.startswith("s:"):  # a session's child lives where its calls go (maybe another replica): ask a fresh one
+                key = f"r:{secrets.token_hex(8)}"
             child = await self.pool.acquire(key, owner)
             try:
                 self.stale = False  # a list_changed that arrives while loading marks it stale again
@@ -150,37 +158,65 @@ class Bridge:
         self.hub.publish("resource", uri)
 
     # Calls.
+    def _outgoing(self, child: Child, params: dict[str, Any], client_meta: dict[str, Any], state: str | None,
+                  responses: Any) -> dict[str, Any]:
+        """The request for the child: the client's reserved `_meta` replaced by the child's hop, and a 2026 child's
+        own `requestState` and the client's answers handed back to it."""
+        assert child.info is not None
+        outgoing = dict(params)
+        token = client_meta.get("progressToken")
+        outgoing["_meta"] = outbound_meta(client_meta, child.info.modern, "-" if token is not None else None)
+        if state is not None and state.startswith("child:"):
+            outgoing["requestState"] = state[6:]
+        if responses is not None and child.info.modern:
+            outgoing["inputResponses"] = responses
+        return outgoing
+
+    def _remote(self, holder: str, call_id: str, call: Call) -> RemoteCall:
+        remote = RemoteCall(self.relay, holder, call_id)
+        remote.send = call.send
+        remote.client_token = call.meta.get("progressToken")
+        self.holder.following[call_id] = remote
+        return remote
+
     async def forward(self, method: str, params: dict[str, Any], ctx: Context | None) -> dict[str, Any]:
         if ctx is None:
             raise McpError(INTERNAL_ERROR, "a bridged item was called without its context")
         call = ctx.call
         state = ctx.request_state
+        relay = self.relay
         if state is not None and state.startswith("park:"):
-            parked = self.parked.take(state[5:])
+            holder, _, call_id = state[5:].partition(":")
+            if holder != relay.replica:  # parked on another replica: resume it there, follow it here
+                remote = self._remote(holder, call_id, call)
+                await remote.start({"t": "attach", "responses": ctx.input_responses or {}})
+                return await self._follow(remote, call)
+            parked = self.parked.take(call_id)
             if parked is None:
                 raise McpError(INVALID_PARAMS, "This call is no longer waiting for your answer: it waited longer than "
                                f"{self.options.park_seconds:g}s, or the replica holding it stopped; make the call again")
             parked.answer(ctx.input_responses or {})
             return await self._follow(parked, call)
         key, owner = self.key(call)
-        child = await self.pool.acquire(key, owner)
-        assert child.info is not None
         if key.startswith("s:"):
+            holder = await relay.claim(key)
+            if holder != relay.replica:  # this session's child lives on another replica
+                remote = self._remote(holder, secrets.token_urlsafe(18), call)
+                await remote.start({"t": "start", "key": key, "owner": owner, "method": method, "params": params,
+                                    "meta": call.meta, "capabilities": call.capabilities, "modern": call.modern,
+                                    "progress": "progressToken" in call.meta, "state": state,
+                                    "responses": ctx.input_responses})
+                return await self._follow(remote, call)
             self._stop_with_session(call, key)
-        outgoing = dict(params)
-        token = call.meta.get("progressToken")
-        outgoing["_meta"] = outbound_meta(call.meta, child.info.modern, "-" if token is not None else None)
-        if state is not None and state.startswith("child:"):
-            outgoing["requestState"] = state[6:]
-        if ctx.input_responses is not None and child.info.modern:
-            outgoing["inputResponses"] = ctx.input_responses
-        forwarded = ForwardedCall(call.capabilities, token, call.send, self.options.answer_seconds)
+        child = await self.pool.acquire(key, owner)
+        outgoing = self._outgoing(child, params, call.meta, state, ctx.input_responses)
+        forwarded = ForwardedCall(call.capabilities, call.meta.get("progressToken"), call.send, self.options.answer_seconds)
         forwarded.start(lambda: child.forward(method, outgoing, forwarded, self.options.call_seconds))
         if key.startswith("r:") and forwarded.task is not None:
             forwarded.task.add_done_callback(lambda _: asyncio.ensure_future(self.pool.release(key)))
         return await self._follow(forwarded, call)
 
-    async def _follow(self, forwarded: ForwardedCall, call: Call) -> dict[str, Any]:
+    async def _follow(self, forwarded: ForwardedCall | RemoteCall, call: Call) -> dict[str, Any]:
         """Wait for the call's next event: its answer, its failure, or a question for the client."""
         while True:
             try:
@@ -202,8 +238,11 @@ class Bridge:
                     raise value
                 raise McpError(INTERNAL_ERROR, "The bridged call failed") from value
             if call.modern:
+                if isinstance(forwarded, RemoteCall):  # the holder parked it there; a retry follows it anew
+                    self.holder.following.pop(forwarded.id, None)
+                    raise InputRequired({value: request}, state=f"park:{forwarded.holder}:{forwarded.id}")
                 self.parked.hold(forwarded)
-                raise InputRequired({value: request}, state=f"park:{forwarded.id}")
+                raise InputRequired({value: request}, state=f"park:{self.relay.replica}:{forwarded.id}")
             if call.channel is None or call.send is None:
                 forwarded.refuse(value, McpError(INTERNAL_ERROR, "The client has no session to answer on"))
                 continue
@@ -225,11 +264,21 @@ class Bridge:
 
             def ended() -> None:
                 self._watched.discard(key)
-                asyncio.ensure_future(self.pool.release(key))
+                asyncio.ensure_future(self._release(key))
 
             closers.append(ended)
 
+    async def _release(self, key: str) -> None:
+        await self.pool.release(key)
+        await self.relay.release(key)
+
     # Life cycle.
+    async def use_relay(self, relay: CallRelay) -> None:
+        """Reach the other replicas through `relay` (with Redis); by default this process is the only one."""
+        self.relay = relay
+        self.holder.relay = relay
+        await relay.start(self.holder.received)
+
     async def warm_up(self) -> None:
         """Start the warm children (shared: the child) and load the catalog; /ready waits for this."""
         if self.options.isolation == "shared" and self.options.warm:
@@ -246,3 +295,4 @@ class Bridge:
     async def close(self) -> None:
         self.parked.close()
         await self.pool.close()
+        await self.relay.close()

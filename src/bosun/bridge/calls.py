@@ -128,7 +128,10 @@ class ParkedCalls:
         return call.id
 
     def take(self, call_id: str) -> ForwardedCall | None:
-        return self._held.pop(call_id, None)
+        call = self._held.pop(call_id, None)
+        if call is not None:
+            call.parked_until = 0.0  # followed again: a client that goes away now cancels it
+        return call
 
     async def _reap(self) -> None:
         while self._held:

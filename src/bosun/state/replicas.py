@@ -43,3 +43,14 @@ def replicated(redis_url: str, namespace: str, hub: ChangeHub, store: SessionSto
     if shared is not None:
         shared.registry = bus  # requests to a client wait where any replica can answer them
     return Replicated(store, RedisEventStore(redis_url, namespace), bus, shared is not None)
+
+
+def call_relay(redis_url: str, namespace: str) -> Any:
+    """How a bridge reaches the replica holding a session's child or a parked call: Redis, or this process alone."""
+    if not redis_url:
+        from bosun.state.relay.memory import LocalRelay
+
+        return LocalRelay()
+    from bosun.state.relay.redis_relay import RedisCallRelay
+
+    return RedisCallRelay(redis_url, namespace)
