@@ -1,0 +1,82 @@
+"""The server the metrics-pipeline tests scrape (test_prometheus_pipeline.py, test_metrics_contract.py).
+
+One of each thing a dashboard panel or an alert reads: a plain tool, a cached one (cache hits and misses), one that
+goes to PostgreSQL (the pool gauges, checkout waits, and a 503 when the database is stopped), one that fails on
+request (ToolError, or any other exception: both end as an `isError` result, outcome `error`), one that asks for
+input (outcome `input_required`; `exception` when the client cannot answer), one with a rate limit, a resource and
+a prompt.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from bosun import Context, Server, ToolError
+
+server = Server("metrics", "1.0.0", database=True)
+
+
+class Confirmation(BaseModel):
+    confirm: bool
+
+
+@server.startup
+async def create_table() -> None:
+    async with server.state.database.session() as session:
+        await session.execute(text("create table if not exists bosun_metrics_items (id serial primary key, label text)"))
+
+
+@server.tool()
+async def echo(text: str) -> str:
+    return text
+
+
+@server.tool(cache_ttl=60, cache_tags=["clock"])
+def clock() -> float:
+    """Cached: the first call a miss, the rest hits."""
+    return time.time()
+
+
+@server.tool()
+async def count(label: str, ctx: Context) -> int:
+    """Reads PostgreSQL: answers 503 while the database is down."""
+    async with ctx.db() as session:
+        query = text("select count(*) from bosun_metrics_items where label = :l")
+        return int((await session.execute(query, {"l": label})).scalar_one())
+
+
+@server.tool()
+def flaky(how: str) -> str:
+    """Fails as told: `error` raises ToolError, `exception` an unexpected error (logged with its traceback)."""
+    if how == "error":
+        raise ToolError("failed as asked")
+    if how == "exception":
+        raise RuntimeError("failed as asked")
+    return "fine"
+
+
+@server.tool()
+async def confirm(action: str, ctx: Context) -> str:
+    """Asks the client first: on 2026-07-28 a call without the answer ends as `input_required`."""
+    answer = await ctx.elicit(f"Really {action}?", Confirmation)
+    return "done" if answer.data and answer.data.confirm else "cancelled"
+
+
+@server.tool(rate_limit="1/minute")
+def scarce() -> str:
+    """Once a minute per caller: the second call is refused (429, `rate_limited`)."""
+    return "granted"
+
+
+@server.resource("bosun://motd")
+def motd() -> str:
+    return "hello"
+
+
+@server.prompt()
+def review(code: str) -> str:
+    """Ask for a review."""
+    return f"Review:\n{code}"
