@@ -51,6 +51,12 @@ class Bridge:
         self._loading = asyncio.Lock()
         self._watched: set[str] = set()  # session keys whose end stops their child
         self.relay: CallRelay = LocalRelay()
+        self.subscribed: set[str] = set()  # URIs the shared child was asked to send updates of
+        self._subscribed_child: Child | None = None
+        self._syncing: asyncio.Future[None] | None = None
+        self._resync = False
+        self._watcher: asyncio.Task[None] | None = None
+        hub.watch(self._interest)
         self.holder = Holder(options, self.pool, self.parked, self._outgoing)
 
     # Keys: which child serves a caller.
@@ -151,11 +157,57 @@ class Bridge:
         return True
 
     def _list_changed(self, kind: str) -> None:
+        """To this replica's streams only: every replica's children say so to their own replica."""
         self.stale = True
-        self.hub.publish(kind)  # type: ignore[arg-type]
+        self.hub.deliver(kind)
 
     def _resource_updated(self, uri: str) -> None:
-        self.hub.publish("resource", uri)
+        """A shared child's update goes to the streams here that want it (each replica subscribes its own child
+        for its own streams). A per-principal or per-session child's update is not any stream's business that
+        the hub can tell apart, so it is not sent (docs/bridge.md)."""
+        if self.options.isolation == "shared":
+            self.hub.deliver("resource", uri)
+
+    # Upstream subscriptions: what this replica's streams want of a shared child, and no more.
+    def _interest(self) -> None:
+        self._resync = True
+        if self.options.isolation == "shared" and (self._syncing is None or self._syncing.done()):
+            self._syncing = asyncio.ensure_future(self._sync_subscriptions())
+
+    def _owns(self, uri: str) -> bool:
+        found = self.registry.find_resource(uri)
+        return found is not None and getattr(found[0], "bridge", None) is self
+
+    async def _sync_subscriptions(self) -> None:
+        while self._resync:
+            self._resync = False
+            child = self.pool.children.get("shared")
+            offered = child.info.capabilities.get("resources") if child is not None and child.info is not None else None
+            if child is None or not child.alive or type(offered) is not dict or not offered.get("subscribe"):
+                return
+            if child is not self._subscribed_child:  # a new child (a restart): it knows none of them
+                self._subscribed_child, self.subscribed = child, set()
+            wanted = {uri for uri in self.hub.wanted_uris() if self._owns(uri)}
+            meta = {"_meta": outbound_meta({}, True, None)} if child.info is not None and child.info.modern else {}
+            for method, uris in (("resources/subscribe", wanted - self.subscribed),
+                                 ("resources/unsubscribe", self.subscribed - wanted)):
+                for uri in uris:
+                    try:
+                        await child.request(method, {"uri": uri, **meta}, self.options.handshake_seconds)
+                    except McpError as failure:
+                        log.warning("bridge %s: %s %s failed: %s", self.name, method, uri[:200], failure.message)
+                        continue
+                    if method == "resources/subscribe":
+                        self.subscribed.add(uri)
+                    else:
+                        self.subscribed.discard(uri)
+
+    async def _watch_interest(self) -> None:
+        """Streams on other replicas change this replica's sessions' subscriptions too: look again every second."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.subscribed or self.hub.wanted_uris():
+                self._interest()
 
     # Calls.
     def _outgoing(self, child: Child, params: dict[str, Any], client_meta: dict[str, Any], state: str | None,
@@ -278,6 +330,8 @@ class Bridge:
         self.relay = relay
         self.holder.relay = relay
         await relay.start(self.holder.received)
+        if self.options.isolation == "shared":
+            self._watcher = asyncio.create_task(self._watch_interest())
 
     async def warm_up(self) -> None:
         """Start the warm children (shared: the child) and load the catalog; /ready waits for this."""
@@ -293,6 +347,8 @@ class Bridge:
         return state != "crash-looping", f"{state}, {self.pool.live()} children, {self.pool.restarts} restarts"
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
         self.parked.close()
         await self.pool.close()
         await self.relay.close()

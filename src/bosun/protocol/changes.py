@@ -44,13 +44,32 @@ class ChangeHub:
         self._listeners: set[Listener] = set()
         self._relay: Callable[[ChangeKind, str | None], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # where streams and the relay live
+        self._watchers: list[Callable[[], None]] = []
 
     def add(self, listener: Listener) -> None:
         self._loop = asyncio.get_running_loop()
         self._listeners.add(listener)
+        self.interest_changed()
 
     def remove(self, listener: Listener) -> None:
         self._listeners.discard(listener)
+        self.interest_changed()
+
+    def watch(self, watcher: Callable[[], None]) -> None:
+        """Call `watcher` when the streams' interest may have changed (a stream opened or closed, a subscription
+        changed): a bridge subscribes upstream to what its streams want, and no more."""
+        self._watchers.append(watcher)
+
+    def interest_changed(self) -> None:
+        for watcher in self._watchers:
+            watcher()
+
+    def wanted_uris(self) -> set[str]:
+        """Every resource URI an open stream here wants updates for."""
+        wanted: set[str] = set()
+        for listener in self._listeners:
+            wanted |= listener.uris
+        return wanted
 
     def open_streams(self) -> int:
         """How many streams are open (the transport caps them)."""

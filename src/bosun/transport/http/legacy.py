@@ -294,6 +294,7 @@ class LegacyEndpoint:
 
     def _subscriptions_changed(self, session: Session) -> None:
         """Told to the replica that may hold this session's GET stream."""
+        self.hub.interest_changed()
         if self.relay is not None:
             self.relay.subscriptions_changed(session.id, sorted(session.subscriptions))
 
