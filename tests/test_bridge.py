@@ -146,3 +146,29 @@ def test_a_client_that_cannot_answer_gets_the_child_an_error_at_once(everything:
     payload = answer.json()
     text = str(payload.get("result") or payload.get("error"))
     assert "elicitation" in text.lower(), payload
+
+
+def test_metrics_per_bridge_count_children_handshakes_and_calls_by_outcome(everything: tuple[Running, Path]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    running, _ = everything
+    with httpx.Client(timeout=30) as http:
+        before = http.get(running.base + "/metrics").text
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"message": "counted"}, "_meta": MODERN_META}}
+        assert http.post(running.url, json=body, headers=modern_headers("tools/call", "echo")).status_code == 200
+        after = http.get(running.base + "/metrics").text
+
+    def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(text) for sample in family.samples
+                if sample.name.startswith("bosun_bridge_")}
+
+    old, new = samples(before), samples(after)
+    key = (("bridge", "everything"),)
+    assert new[("bosun_bridge_children", key)] == 1
+    assert new[("bosun_bridge_crash_looping", key)] == 0
+    assert new[("bosun_bridge_handshake_seconds_count", key)] == 1
+    assert new[("bosun_bridge_calls_in_flight", key)] == 0
+    ok = ("bosun_bridge_calls_total", (("bridge", "everything"), ("outcome", "ok")))
+    assert new[ok] == old[ok] + 1

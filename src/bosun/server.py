@@ -14,7 +14,6 @@ Registration does all the reflection (schemas, validators, serializers) once;
 
 from __future__ import annotations
 
-import functools
 import shlex
 import sys
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from bosun.app.resources import Resource, ResourceTemplate, compile_template
 from bosun.app.tools import Tool
 from bosun.bridge.bridge import Bridge
 from bosun.bridge.options import BridgeOptions
+from bosun.bridge.wiring import wire
 from bosun.config import Settings, load_settings
 from bosun.data.checks import data_checks, register_data_metrics
 from bosun.data.migrate import upgrade_on_start
@@ -45,7 +45,7 @@ from bosun.security.build import build_gate
 from bosun.security.metadata import metadata_routes
 from bosun.security.options import RateLimit
 from bosun.servable import Servable
-from bosun.state.replicas import call_relay, replicated
+from bosun.state.replicas import replicated
 from bosun.state.sessions.store import SessionStore
 from bosun.transport.http.app import Hook, McpApp
 from bosun.transport.http.options import HttpOptions
@@ -379,10 +379,7 @@ class Server:
                 app.legacy.relay = shared.bus
             app.on_startup.append(shared.bus.start)
             app.on_shutdown.insert(0, shared.bus.close)
-        for bridge in self.bridges:
-            health.add_live_check(f"bridge:{bridge.name}", bridge.ready)
-            relay = call_relay(redis_url, f"bosun:{self.name}:bridge:{bridge.name}")
-            app.on_startup.append(functools.partial(bridge.use_relay, relay))
+        wire(self.bridges, app.on_startup, health, redis_url, f"bosun:{self.name}", observer is not None)
         saturation = getattr(app.store, "saturation", None)
         if saturation is not None:
             health.add_live_check("sessions", saturation)

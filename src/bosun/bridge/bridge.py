@@ -39,18 +39,20 @@ _LISTS = (("tools", "tools/list", "tools"), ("resources", "resources/list", "res
 
 
 class Bridge:
-    def __init__(self, options: BridgeOptions, registry: Registry, hub: ChangeHub, observer: Any = None) -> None:
+    def __init__(self, options: BridgeOptions, registry: Registry, hub: ChangeHub) -> None:
         self.options = options
         self.name = options.name
         self.registry = registry
         self.hub = hub
         environment, secret_values = options.child_environment()
-        self.pool = ChildPool(options, environment, secret_values, self._list_changed, self._resource_updated, observer)
+        self.pool = ChildPool(options, environment, secret_values, self._list_changed, self._resource_updated)
         self.parked = ParkedCalls(options.park_seconds)
         self.stale = True
         self._loading = asyncio.Lock()
         self._watched: set[str] = set()  # session keys whose end stops their child
         self.relay: CallRelay = LocalRelay()
+        self.in_flight = 0
+        self.outcomes: dict[str, int] = {}  # ok, error (an isError result), input_required, unavailable, failed
         self.subscribed: set[str] = set()  # URIs the shared child was asked to send updates of
         self._subscribed_child: Child | None = None
         self._syncing: asyncio.Future[None] | None = None
@@ -232,6 +234,24 @@ class Bridge:
         return remote
 
     async def forward(self, method: str, params: dict[str, Any], ctx: Context | None) -> dict[str, Any]:
+        """One call through the bridge, counted for the metrics: in flight, and how it ended."""
+        self.in_flight += 1
+        outcome = "failed"
+        try:
+            result = await self._forward(method, params, ctx)
+            outcome = "error" if result.get("isError") else "ok"
+            return result
+        except InputRequired:
+            outcome = "input_required"
+            raise
+        except McpError as failure:
+            outcome = "unavailable" if failure.http_status == 503 else "failed"
+            raise
+        finally:
+            self.in_flight -= 1
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    async def _forward(self, method: str, params: dict[str, Any], ctx: Context | None) -> dict[str, Any]:
         if ctx is None:
             raise McpError(INTERNAL_ERROR, "a bridged item was called without its context")
         call = ctx.call

@@ -10,6 +10,11 @@ fails its handshake, counts as a crash. Each crash doubles the wait before the n
 jitter, so replicas do not restart in step), and `crash_loop` crashes within a minute open a
 breaker: calls get a retryable 503 at once, `/ready`'s detail and the metrics say so, and one
 start is tried again when the breaker's cool-down ends.
+
+Every process the pool starts is watched from its first moment and stopped at shutdown, whether it
+is serving, still in its handshake, or already on its way out: a child is never let go of before
+its exit has been seen. Children still starting count against the caps, so a burst of first calls
+on a `request` bridge cannot start more than `max_children`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +33,7 @@ from bosun.bridge.child import Child
 from bosun.bridge.handshake import HandshakeFailed
 from bosun.bridge.options import BridgeOptions
 from bosun.bridge.process import ChildProcess, ChildStartFailed, limited
+from bosun.ops.metrics_core import Histogram
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 
 log = logging.getLogger("bosun.bridge")
@@ -45,17 +52,16 @@ class BridgeUnavailable(McpError):
 
 class ChildPool:
     def __init__(self, options: BridgeOptions, environment: dict[str, str], secrets: list[str],
-                 on_list_changed: Callable[[str], None], on_resource_updated: Callable[[str], None],
-                 observer: Any = None) -> None:
+                 on_list_changed: Callable[[str], None], on_resource_updated: Callable[[str], None]) -> None:
         self.options = options
         self.environment = environment
         self.secrets = secrets
         self.on_list_changed = on_list_changed
         self.on_resource_updated = on_resource_updated
-        self.observer = observer
+        self.handshake_seconds = Histogram((0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
         self.children: dict[str, Child] = {}
         self.owners: dict[str, str] = {}  # key -> principal whose child it is (for the per-principal cap)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # per key: its lock, and how many hold or wait for it
         self.modern_hint: bool | None = None  # the era the command's children spoke, once known
         self.crashes: list[float] = []
         self.next_start = 0.0
@@ -63,6 +69,9 @@ class ChildPool:
         self.handshakes = 0
         self._reaper: asyncio.Task[None] | None = None
         self.closing = False
+        self.running: set[Child] = set()  # every child whose process has not been seen to exit, in the pool or not
+        self.starting: Counter[str] = Counter()  # owner -> children still in their handshake (counted in the caps)
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # State for probes and metrics.
     @property
@@ -84,30 +93,41 @@ class ChildPool:
     async def acquire(self, key: str, owner: str) -> Child:
         child = self.children.get(key)
         if child is not None and child.alive:
+            child.last_active = time.monotonic()  # taken: the idle reaper must not stop it before its call starts
             return child
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            child = self.children.get(key)
-            if child is not None and child.alive:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                child = self.children.get(key)
+                if child is not None and child.alive:
+                    child.last_active = time.monotonic()
+                    return child
+                if child is not None:
+                    self._forget(key, child)
+                child = await self.start(owner, key)
+                self.children[key] = child
+                self.owners[key] = owner
                 return child
-            if child is not None:
-                self._forget(key, child)
-            child = await self.start(owner, key)
-            self.children[key] = child
-            self.owners[key] = owner
-            return child
+        finally:
+            lock, users = self._locks[key]
+            if users > 1:
+                self._locks[key] = (lock, users - 1)
+            else:  # nobody holds or waits for it: a lock per session or per call would otherwise pile up
+                del self._locks[key]
 
     def _forget(self, key: str, child: Child) -> None:
         self.children.pop(key, None)
         self.owners.pop(key, None)
-        if time.monotonic() - child.process.started < _SOON and child.process.reason != "stopped":
+        if time.monotonic() - child.process.started < _SOON and not child.process.reason.startswith("stopped"):
             self._crashed()
 
     def _check_caps(self, owner: str) -> None:
-        live = self.live()
+        live = self.live() + self.starting.total()
         if live >= self.options.max_children:
             raise BridgeUnavailable(f"it runs its most children ({self.options.max_children})", 1)
-        mine = sum(1 for key, child in self.children.items() if child.alive and self.owners.get(key) == owner)
+        mine = self.starting[owner] + sum(1 for key, child in self.children.items()
+                                          if child.alive and self.owners.get(key) == owner)
         if owner and mine >= self.options.max_children_per_principal:
             raise BridgeUnavailable(f"this caller has its most children ({self.options.max_children_per_principal})", 1)
 
@@ -128,6 +148,15 @@ class ChildPool:
             why = "it keeps crashing" if self.crash_looping else "it crashed and is restarting"
             raise BridgeUnavailable(why, wait)
         self._check_caps(owner)
+        self.starting[owner] += 1
+        try:
+            return await self._start(key)
+        finally:
+            self.starting[owner] -= 1
+            if not self.starting[owner]:
+                del self.starting[owner]
+
+    async def _start(self, key: str) -> Child:
         options = self.options
         started = time.perf_counter()
         try:
@@ -138,8 +167,12 @@ class ChildPool:
             self._crashed()
             raise BridgeUnavailable(str(failure), self.next_start - time.monotonic()) from None
         child = Child(process, self.on_list_changed, self.on_resource_updated, options.isolation in ("shared", "principal"))
+        self._watch(child)
         try:
             info = await child.handshake(options.handshake_seconds, self.modern_hint)
+        except asyncio.CancelledError:
+            self._spawn(child.stop("stopped (its caller went away during the handshake)", 0.5))
+            raise
         except HandshakeFailed as failure:
             await child.stop(f"handshake failed: {failure}", 0.5)
             if self.modern_hint is None and not child.process.alive and time.monotonic() - process.started < options.handshake_seconds:
@@ -147,42 +180,53 @@ class ChildPool:
                 log.info("bridge %s: the child ended on server/discover; the next start goes straight to initialize", options.name)
             self._crashed()
             raise BridgeUnavailable(f"it did not complete its handshake ({failure})", self.next_start - time.monotonic()) from None
+        if self.closing:  # shutdown began during the handshake: this child must not outlive it
+            await child.stop("stopped (the server is shutting down)", 0.5)
+            raise BridgeUnavailable("the server is shutting down", 1)
         self.modern_hint = info.modern
         self.handshakes += 1
-        if self.observer is not None:
-            self.observer.bridge_handshake(options.name, time.perf_counter() - started)
+        self.handshake_seconds.observe(time.perf_counter() - started)
         log.info("bridge %s: pid %d speaks %s (%s)", options.name, process.pid, info.version,
                  info.server_info.get("name", "unnamed"))
         self.crashes.clear()
         self.next_start = 0.0
-        self._watch(child)
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap_idle())
         return child
 
     def _crashed(self) -> None:
         now = time.monotonic()
         self.crashes = [at for at in self.crashes if now - at < _CRASH_WINDOW] + [now]
         self.restarts += 1
-        if self.observer is not None:
-            self.observer.bridge_restart(self.options.name)
         options = self.options
         backoff = min(options.backoff_max, options.backoff_initial * 2 ** (len(self.crashes) - 1))
         if len(self.crashes) >= options.crash_loop:
             backoff = max(backoff, options.backoff_max)
         self.next_start = now + backoff * random.uniform(0.8, 1.2)
 
+    def _spawn(self, work: Any) -> None:
+        """Run `work` in the background, kept referenced until it is done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _watch(self, child: Child) -> None:
-        """When a child exits on its own, its calls fail at once (the upstream closes) and it leaves the pool."""
+        """From its start until its exit, a child is in `running`; when it exits on its own, its calls fail at
+        once (the upstream closes), its leftovers are killed (`ChildProcess.wait`) and it leaves the pool."""
+        self.running.add(child)
 
         async def watch() -> None:
-            await child.process.wait()
-            child.upstream.close(f"it exited with code {child.process.process.returncode}")
-            for key, held in list(self.children.items()):
-                if held is child:
-                    self._forget(key, child)
+            try:
+                code = await child.process.process.wait()
+                child.upstream.close(f"it exited with code {code}")  # first: its callers learn it at once
+                for key, held in list(self.children.items()):
+                    if held is child:
+                        self._forget(key, child)
+                await child.process.wait()  # its leftovers killed, its exit logged
+            finally:
+                self.running.discard(child)
 
-        asyncio.create_task(watch())
-        if self._reaper is None or self._reaper.done():
-            self._reaper = asyncio.create_task(self._reap_idle())
+        self._spawn(watch())
 
     async def _reap_idle(self) -> None:
         idle = self.options.idle_seconds
@@ -198,20 +242,22 @@ class ChildPool:
                 if not child.busy and now - child.last_active > idle:
                     self.children.pop(key, None)
                     self.owners.pop(key, None)
-                    await child.stop("stopped")
+                    log.info("bridge %s: pid %d idle for %gs; stopping it", self.options.name, child.process.pid, idle)
+                    self._spawn(child.stop(f"stopped (idle for {idle:g}s)"))  # one slow stop holds up no other
 
     async def release(self, key: str) -> None:
-        """Stop the child held for `key` (a session ended)."""
+        """Stop the child held for `key` (a session ended, or the call a child was started for is done)."""
         child = self.children.pop(key, None)
         self.owners.pop(key, None)
         if child is not None:
-            await child.stop("stopped")
+            await child.stop("stopped (its call ended)" if key.startswith("r:") else "stopped (its session ended)")
 
     async def close(self) -> None:
+        """Stop every child this pool started that has not exited yet: in the pool, starting, or stopping."""
         self.closing = True
         if self._reaper is not None:
             self._reaper.cancel()
-        children = list(self.children.values())
+        children = set(self.children.values()) | self.running
         self.children.clear()
         with contextlib.suppress(Exception):
-            await asyncio.gather(*(child.stop("stopped") for child in children))
+            await asyncio.gather(*(child.stop("stopped (the server is shutting down)") for child in children))
