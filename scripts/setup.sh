@@ -24,9 +24,11 @@ if [ "$profile" = dev ]; then
     .venv-checkov/bin/python -m pip install -q --disable-pip-version-check -r deploy/requirements-checkov.txt
     echo "$checkov_digest" > .venv-checkov/.installed
   fi
+  # Python MCP servers the bridge tests run as children, on the 2025-only SDK: a venv of their own.
+  PYTHON="$python" scripts/bridge_children.sh
   # shellcheck source=scripts/node.sh
   . scripts/node.sh
-  for dir in tests/clients/ts tests/oidc tests/bridge conformance deploy/validate; do
+  for dir in tests/clients/ts tests/oidc tests/bridge tests/inspector conformance deploy/validate; do
     [ -f "$dir/package-lock.json" ] || continue
     lock_digest=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
     if [ "$(cat "$dir/node_modules/.bosun-installed" 2>/dev/null)" != "$lock_digest" ]; then

@@ -22,9 +22,11 @@ MEMORY = [NODE, str(MODULES / "@modelcontextprotocol/server-memory/dist/index.js
 FILESYSTEM = [NODE, str(MODULES / "@modelcontextprotocol/server-filesystem/dist/index.js")]
 NPX_EVERYTHING = [shutil.which("npx") or "npx", "--no-install", "--prefix", str(ROOT / "tests" / "bridge"),
                   "mcp-server-everything", "stdio"]
-TIME = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
-BOSUN_STDIO = [str(Path(sys.executable).with_name("bosun")), "serve", "examples/hello.py", "--transport", "stdio"]
+CHILDREN_PYTHON = ROOT / ".venv-children" / "bin" / "python"  # scripts/bridge_children.sh: the mcp 1.x servers
+TIME = [str(CHILDREN_PYTHON), "-m", "mcp_server_time", "--local-timezone", "UTC"]
+GIT = [str(CHILDREN_PYTHON), "-m", "mcp_server_git"]
 PYTHON_CHILD = [sys.executable, str(ROOT / "tests" / "servers" / "misbehaving_child.py")]
+BOSUN_STDIO = [str(Path(sys.executable).with_name("bosun")), "serve", "examples/hello.py", "--transport", "stdio"]
 
 
 def start_bridge(command: list[str], *, log: Path | None = None, env: dict[str, str] | None = None,

@@ -103,7 +103,13 @@ def outbound_meta(client_meta: dict[str, Any], modern_child: bool, progress_toke
 
 
 def inbound(result: dict[str, Any]) -> dict[str, Any]:
-    """A child's result on its way to the client: the child's reserved `_meta` keys are for the last hop only."""
+    """A child's result on its way to the client: the child's reserved `_meta` keys are for the last hop only.
+
+    So is a 2026-07-28 child's `resultType: "complete"`: a 2025 client's revision has no such field, and
+    Bosun's own 2026-07-28 transports add it to every finished result (an `input_required` is kept: the
+    bridge reads it next)."""
+    if result.get("resultType") == "complete":
+        result = {key: value for key, value in result.items() if key != "resultType"}
     meta = result.get("_meta")
     if type(meta) is dict and any(key.startswith(RESERVED_META) for key in meta):
         kept = {key: value for key, value in meta.items() if not key.startswith(RESERVED_META)}
