@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bridge_pipe import measure_pipe
+from bridge_report import print_bridge_report
+from bridges import BridgeTarget, bridge_targets
 from report import print_report
 from targets import BENCH, REDIS_PLACEHOLDER, WORKLOADS, Target, Workload, all_targets, open_session, prepare, request, verify
 from wrk import run_wrk
@@ -46,7 +49,9 @@ def pinning(enabled: bool) -> tuple[str | None, str | None]:
 
 def spawn(target: Target, port: int, cpus: str | None = None) -> subprocess.Popen[bytes]:
     """Start the server; its logs go to a file (a pipe nobody reads would stall a server that logs per call)."""
-    if target.served_by_bosun:  # uvloop, httptools (with Bosun's limits), no access log: its defaults
+    if isinstance(target, BridgeTarget):  # a bridge in front of the stdio child (bench/bridges.py): its own argv
+        command = target.command(port)
+    elif target.served_by_bosun:  # uvloop, httptools (with Bosun's limits), no access log: its defaults
         module, attr = target.module.split(":")
         command = [str(target.python), "-m", "bosun", "serve", f"{BENCH / 'servers' / module}.py:{attr}",
                    "--host", "127.0.0.1", "--port", str(port), "--log-level", target.log_level,
@@ -138,6 +143,8 @@ def seed_notes() -> None:
 def measure(target: Target, workloads: list[str], connections: list[int], duration: float, cold_runs: int,
             pin: bool = False) -> dict[str, Any]:
     """One server: cold starts, then one process loaded with every workload at every connection count."""
+    if isinstance(target, BridgeTarget) and target.pipe:  # no HTTP: the child driven over its pipe
+        return measure_pipe(target, workloads, connections, duration, cold_runs)
     server_cpus, wrk_cpu = pinning(pin)
     if target.prepare_database:
         seed_notes()
@@ -204,7 +211,7 @@ def main() -> int:
     if unknown := asked - set(WORKLOADS):
         parser.error(f"unknown workload(s) {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
     targets: list[tuple[Target, list[str]]] = []
-    for target in all_targets():
+    for target in [*all_targets(), *bridge_targets()]:
         if wanted and target.name not in wanted:
             continue
         if not target.python.exists():
@@ -243,6 +250,7 @@ def _run(args: argparse.Namespace, targets: list[tuple[Target, list[str]]], conn
     results = [_median_of(list(runs)) for runs in zip(*rounds, strict=True)]
     chosen = [name for name in WORKLOADS if name in asked]
     print_report(results, connections, chosen)
+    print_bridge_report(results, connections)
     if args.json:
         described = {name: {"title": WORKLOADS[name].title, "method": WORKLOADS[name].method, "params": WORKLOADS[name].params}
                      for name in chosen}
