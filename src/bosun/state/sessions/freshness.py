@@ -33,7 +33,9 @@ PUBLISH is rule 4's, and so is a record that changes in Redis without a message 
 
 The read that revalidates a copy also renews its record's TTL, so Redis is asked at most once per
 `interval` per session and replica, and by one read (`once`): the requests that arrive meanwhile wait
-for it rather than send their own.
+for it rather than send their own. A copy in the second half of its interval is read again in the
+background (`ahead`) while it is still served: a session in use is revalidated before any request has
+to wait for it, and rule 4's bound is unchanged.
 
 It must not talk to Redis: the store reads, this module only decides when.
 """
@@ -111,6 +113,15 @@ class Freshness:
             self._reads[session_id] = task
             task.add_done_callback(partial(self._done, session_id))
         return await asyncio.shield(task)
+
+    def ahead(self, session_id: str, read: Callable[[str], Coroutine[Any, Any, Session | None]]) -> None:
+        """Start `read(session_id)` in the background unless one is under way: a copy past half its interval is
+        read again before it must be, so a busy session's requests never wait for the read (issue 22: those
+        that did made the session path's p99)."""
+        if session_id not in self._reads:
+            task = asyncio.get_running_loop().create_task(read(session_id))
+            self._reads[session_id] = task
+            task.add_done_callback(partial(self._done, session_id))
 
     def _done(self, session_id: str, task: asyncio.Task[Session | None]) -> None:
         if self._reads.get(session_id) is task:

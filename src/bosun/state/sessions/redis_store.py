@@ -61,8 +61,7 @@ from bosun.state.sessions.session import Session, apply_change
 log = logging.getLogger("bosun.sessions")
 
 _WARN_EVERY = 30.0
-# What "Redis is unavailable" looks like: redis-py's errors (refused, timed out, loading, read-only, out of
-# memory) and the OS's. Anything else is a bug and should surface as one.
+# "Redis is unavailable": redis-py's errors (refused, timed out, loading, read-only, out of memory) and the OS's.
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -81,13 +80,11 @@ def _refresh(session: Session, record: dict[str, Any]) -> None:
 class RedisSessionStore:
     """Sessions in Redis, served from this replica's bounded copy while Redis is unavailable.
 
-    `max_sessions` and `max_per_client` bound that copy (least recently used idle sessions go
-    first, ones Redis also holds before ones only this replica holds); while Redis is down a full
-    copy refuses `initialize` with a retryable 503. `retry_seconds` is how long Redis is left
-    alone after a failure: requests never wait on a dead Redis, one background ping does.
-    `revalidate_seconds` bounds how long a copy is served without asking Redis (a quarter of
-    the idle timeout if that is shorter; see `freshness`).
-    """
+    `max_sessions` and `max_per_client` bound that copy (least recently used idle sessions go first, ones
+    Redis also holds before ones only this replica holds); while Redis is down a full copy refuses
+    `initialize` with a retryable 503. `retry_seconds` is how long Redis is left alone after a failure:
+    requests never wait on a dead Redis, one background ping does. `revalidate_seconds` bounds how long a
+    copy is served without asking Redis (a quarter of the idle timeout if shorter; see `freshness`)."""
 
     def __init__(self, url: str, namespace: str = "bosun", idle_seconds: float = 1800.0, request_timeout: float = 300.0,
                  observer: Observer | None = None, timeout: float = 0.5, max_sessions: int = 10_000,
@@ -156,6 +153,8 @@ class RedisSessionStore:
                 now = time.monotonic()
                 checked = session.checked
                 if now - checked < fresh.interval and checked >= fresh.since:
+                    if now - checked > fresh.interval / 2:
+                        fresh.ahead(session_id, self._read)
                     session.touched = now
                     return session
                 return await fresh.once(session_id, self._read)
