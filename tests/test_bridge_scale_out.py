@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,8 +27,9 @@ import httpx
 import mcp_types as types
 import pytest
 from balancer import Balancer
-from bridge_children import EVERYTHING, child_pids, start_bridge
+from bridge_children import BOSUN_STDIO, EVERYTHING, child_pids, start_bridge
 from mcp import Client
+from test_official_clients import TS_CLIENTS, _check
 
 from conftest import Running, free_port, stop_server
 from pg import PrivateRedis
@@ -51,12 +55,12 @@ class Cluster:
         return kept
 
 
-def _cluster(directory: Path, isolation: str) -> Iterator[Cluster]:
+def _cluster(directory: Path, isolation: str, child: list[str] = EVERYTHING) -> Iterator[Cluster]:
     redis = PrivateRedis(free_port(), directory)
     redis.start()
     env = {"REDIS_URL": redis.url, "BOSUN_STATE_KEYS": "shared"}
     logs = [directory / f"r{index}.log" for index in range(3)]
-    replicas = [start_bridge(EVERYTHING, log=log, env=env, name="everything", isolation=isolation) for log in logs]
+    replicas = [start_bridge(child, log=log, env=env, name="everything", isolation=isolation) for log in logs]
     balancer = None
     try:
         balancer = Balancer(replicas, directory)
@@ -73,6 +77,12 @@ def _cluster(directory: Path, isolation: str) -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     yield from _cluster(Path(tmp_path_factory.mktemp("shared")), "shared")
+
+
+@pytest.fixture(scope="module")
+def principals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A `principal` bridge of a 2026-07-28 child (Bosun's hello example over stdio) on three replicas."""
+    yield from _cluster(Path(tmp_path_factory.mktemp("principal")), "principal", BOSUN_STDIO)
 
 
 @pytest.fixture
@@ -137,6 +147,18 @@ def test_a_session_bridge_keeps_one_child_per_session_wherever_its_requests_land
 
 def _holder(cluster: Cluster) -> int:
     return next(index for index, log in enumerate(cluster.logs) if child_pids(log))
+
+
+@pytest.mark.parametrize(("script", "version"), [("client_v2.mjs", "2026-07-28"), ("client_v1.mjs", "2025-11-25")])
+def test_the_typescript_clients_through_three_replicas_of_a_principal_bridge(principals: Cluster, script: str,
+                                                                             version: str) -> None:
+    """The official TypeScript clients' whole scenario (tools, resources, a template, a prompt, an elicitation)
+    through HAProxy round robin: every request may land on another replica, each with its own children."""
+    node = shutil.which("node")
+    assert node is not None
+    run = subprocess.run([node, script, principals.url], cwd=TS_CLIENTS, capture_output=True, text=True, timeout=90)
+    assert run.returncode == 0, run.stderr
+    _check(json.loads(run.stdout), version)
 
 
 LEGACY = {"accept": "application/json, text/event-stream", "content-type": "application/json"}

@@ -221,7 +221,7 @@ class Bridge:
         token = client_meta.get("progressToken")
         outgoing["_meta"] = outbound_meta(client_meta, child.info.modern, "-" if token is not None else None)
         if state is not None and state.startswith("child:"):
-            outgoing["requestState"] = state[6:]
+            outgoing["requestState"] = state[6:].partition(":")[2]  # "child:<replica>:<the child's own state>"
         if responses is not None and child.info.modern:
             outgoing["inputResponses"] = responses
         return outgoing
@@ -270,15 +270,18 @@ class Bridge:
             parked.answer(ctx.input_responses or {})
             return await self._follow(parked, call)
         key, owner = self.key(call)
-        if key.startswith("s:"):
+        holder = relay.replica
+        if state is not None and state.startswith("child:"):  # a 2026 child's own round trip: back to that child
+            holder = state[6:].partition(":")[0]
+        elif key.startswith("s:"):
             holder = await relay.claim(key)
-            if holder != relay.replica:  # this session's child lives on another replica
-                remote = self._remote(holder, secrets.token_urlsafe(18), call)
-                await remote.start({"t": "start", "key": key, "owner": owner, "method": method, "params": params,
-                                    "meta": call.meta, "capabilities": call.capabilities, "modern": call.modern,
-                                    "progress": "progressToken" in call.meta, "state": state,
-                                    "responses": ctx.input_responses})
-                return await self._follow(remote, call)
+        if holder != relay.replica:  # the child this call needs lives on another replica
+            remote = self._remote(holder, secrets.token_urlsafe(18), call)
+            await remote.start({"t": "start", "key": key, "owner": owner, "method": method, "params": params,
+                                "meta": call.meta, "capabilities": call.capabilities, "modern": call.modern,
+                                "progress": "progressToken" in call.meta, "state": state, "responses": ctx.input_responses})
+            return await self._follow(remote, call)
+        if key.startswith("s:"):
             self._stop_with_session(call, key)
         child = await self.pool.acquire(key, owner)
         outgoing = self._outgoing(child, params, call.meta, state, ctx.input_responses)
@@ -302,8 +305,10 @@ class Bridge:
                 if result.get("resultType") == "input_required":  # a 2026-07-28 child's own multi round-trip
                     child_state = result.get("requestState")
                     requests = result.get("inputRequests")
+                    # Only the child that sealed it can open it: the state names its replica, and the retry goes there.
+                    holder = forwarded.holder if isinstance(forwarded, RemoteCall) else self.relay.replica
                     raise InputRequired(requests if type(requests) is dict else {},
-                                        state=f"child:{child_state}" if type(child_state) is str else None)
+                                        state=f"child:{holder}:{child_state}" if type(child_state) is str else None)
                 return result
             if kind == "failed":
                 if isinstance(value, McpError):

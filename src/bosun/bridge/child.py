@@ -13,7 +13,6 @@ What the child sends on its own is routed to whoever caused it, and to no one el
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -66,7 +65,7 @@ class Child:
         except TimeoutError:
             raise HandshakeFailed(f"it did not finish its handshake within {timeout:g}s") from None
         except ChildGone as gone:
-            raise HandshakeFailed(gone.message) from None
+            raise HandshakeFailed(gone.why) from None
         self.info = info
         return info
 
@@ -83,18 +82,19 @@ class Child:
         try:
             return await self.upstream.request(method, params, timeout, request_id)
         except TimeoutError:
-            await self._cancel_upstream(request_id, "timeout")
+            self._cancel_upstream(request_id, "timeout")
             raise McpError(INTERNAL_ERROR, f"The bridged server did not answer within {timeout:g}s") from None
         except asyncio.CancelledError:
-            await self._cancel_upstream(request_id, "the client's request ended")
+            self._cancel_upstream(request_id, "the client's request ended")
             raise
         finally:
             self.calls.pop(token, None)
             self.last_active = time.monotonic()
 
-    async def _cancel_upstream(self, request_id: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(self.upstream.notify("notifications/cancelled", {"requestId": request_id, "reason": reason}))
+    def _cancel_upstream(self, request_id: int, reason: str) -> None:
+        """Tell the child to stop working on a request. Queued, not awaited: a child that is not reading (the
+        usual reason for a timeout) takes it when it reads again, and the caller's error must not wait for that."""
+        self.upstream.notify_now("notifications/cancelled", {"requestId": request_id, "reason": reason})
 
     async def request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         """A request of Bosun's own (lists, subscriptions): no client to route anything to."""
@@ -138,5 +138,6 @@ class Child:
                     bounded(str(params.get("data")), 1000))
 
     async def stop(self, reason: str = "stopped", grace: float = 2.0) -> None:
-        self.upstream.close(f"it was {reason}" if reason == "stopped" else reason)
+        """Fail its calls at once (with why, for their callers), then stop the process (closing stdin first)."""
+        self.upstream.close(f"it was {reason}" if reason.startswith("stopped") else reason, stop_process=False)
         await self.process.stop(grace, reason)

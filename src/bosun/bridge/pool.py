@@ -217,7 +217,7 @@ class ChildPool:
 
         async def watch() -> None:
             try:
-                code = await child.process.process.wait()
+                code = await child.process.exited()
                 child.upstream.close(f"it exited with code {code}")  # first: its callers learn it at once
                 for key, held in list(self.children.items()):
                     if held is child:

@@ -12,6 +12,11 @@ A line the child writes is parsed once. What it is decides where it goes:
 A child that writes something else is tolerated for a while (some print a banner) and then cut
 off; a line over the limit cuts it off at once, since what followed it can no longer be trusted.
 When the child's stdout ends, every request still waiting fails at once: no caller hangs.
+
+A request's timeout covers its sending too: a child that stops reading (SIGSTOPped, wedged) fills
+its stdin pipe, and a caller waiting to write to it must fail at the timeout like one waiting for an
+answer. A connection that is over leaves no process behind: if the child still runs when its
+stdout ends or its stdin breaks, it is stopped (the pool has already forgotten it, so nobody else would).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from bosun.protocol.errors import INTERNAL_ERROR, McpError
 
 log = logging.getLogger("bosun.bridge")
 _GARBAGE_LINES = 100  # lines that are not JSON-RPC before the child is cut off
+_LINGER = 1.0  # how long a child whose connection ended may take to exit before it is stopped
 
 
 class ChildGone(McpError):
@@ -40,6 +46,7 @@ class ChildGone(McpError):
 
     def __init__(self, why: str) -> None:
         super().__init__(INTERNAL_ERROR, f"The bridged server is unavailable: {why}; retry later", http_status=503)
+        self.why = why
 
 
 OnRequest = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -57,6 +64,7 @@ class Upstream:
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed: str | None = None  # why, once the connection is over
+        self._ender: asyncio.Task[None] | None = None
         self._reader = asyncio.create_task(self._read())
 
     @property
@@ -74,8 +82,9 @@ class Upstream:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[minted] = future
         try:
-            await self._send({"jsonrpc": "2.0", "id": minted, "method": method, "params": params})
-            answer = await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):  # the write (a full pipe) and the answer, together
+                await self._send({"jsonrpc": "2.0", "id": minted, "method": method, "params": params})
+                answer = await future
         finally:
             self._pending.pop(minted, None)
         error = answer.get("error")
@@ -90,6 +99,15 @@ class Upstream:
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         if self.closed is None:
             await self._send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def notify_now(self, method: str, params: dict[str, Any]) -> None:
+        """Queue a notification without waiting for room in the child's stdin: for `notifications/cancelled`
+        after a timeout, whose usual cause is a child that is not reading (the caller's error must not wait)."""
+        if self.closed is None:
+            try:
+                self.process.write(orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params}) + b"\n")
+            except (BrokenPipeError, ConnectionResetError, RuntimeError) as failure:
+                self.close(f"its stdin is closed ({type(failure).__name__})")
 
     async def _send(self, message: dict[str, Any]) -> None:
         try:
@@ -109,8 +127,7 @@ class Upstream:
             await self._send(message)
 
     async def _read(self) -> None:
-        stream = self.process.process.stdout
-        assert stream is not None
+        stream = self.process.stdout
         garbage = 0
         why = "it exited"
         while True:
@@ -120,7 +137,6 @@ class Upstream:
                 why = "it wrote a line longer than the bridge's max line size"
                 self.process.reason = "cut off: line too long"
                 log.warning("bridge %s: pid %d wrote a line over the limit; cutting it off", self.process.name, self.process.pid)
-                asyncio.create_task(self.process.stop(0.5, self.process.reason))
                 break
             except (OSError, asyncio.CancelledError):
                 break
@@ -139,7 +155,8 @@ class Upstream:
                     if garbage > _GARBAGE_LINES:
                         why = "it wrote too many lines that are not JSON-RPC"
                         self.process.reason = "cut off: not speaking JSON-RPC"
-                        asyncio.create_task(self.process.stop(0.5, self.process.reason))
+                        log.warning("bridge %s: pid %d wrote more than %d lines that are not JSON-RPC; cutting it off",
+                                    self.process.name, self.process.pid, _GARBAGE_LINES)
                         break
                 continue
             self._dispatch(message)
@@ -175,8 +192,9 @@ class Upstream:
         else:
             await self._reply(message.get("id"), result, None)
 
-    def close(self, why: str) -> None:
-        """End the connection: every waiting request fails now with `why`."""
+    def close(self, why: str, stop_process: bool = True) -> None:
+        """End the connection: every waiting request fails now with `why`, and a child still running
+        is stopped (`stop_process=False` for a caller that stops it itself)."""
         if self.closed is not None:
             return
         self.closed = why
@@ -186,3 +204,16 @@ class Upstream:
         self._pending.clear()
         for task in list(self._tasks):
             task.cancel()
+        if stop_process and self.process.alive:
+            self._ender = asyncio.get_running_loop().create_task(self._end())
+
+    async def _end(self) -> None:
+        """Stop the child now if it was cut off; else give it a moment to exit on its own (its stdout usually
+        ends just before its exit is seen), and stop it if it lingers on without a connection."""
+        if not self.process.reason.startswith("cut off"):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.exited(), _LINGER)
+        if self.process.alive:
+            cut = self.process.reason.startswith("cut off")
+            reason = self.process.reason if cut else "stopped (it lived on after its connection ended)"
+            await self.process.stop(0.5, reason)
