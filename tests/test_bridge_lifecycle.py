@@ -161,7 +161,7 @@ def test_a_child_that_exits_at_start_gets_a_clear_error_and_opens_the_crash_loop
             started = time.monotonic()
             answer = modern_call(http, running.url, "tools/call", {"name": "echo", "arguments": {}})
             assert time.monotonic() - started < 0.5  # the breaker answers at once, without starting anything
-            assert answer.status_code == 503 and answer.headers["retry-after"]
+            assert answer.status_code == 503 and int(answer.headers["retry-after"]) >= 20  # its cool-down, not "1"
             assert "keeps crashing" in answer.json()["error"]["message"]
         assert len(child_pids(log)) == 3
         exits = [m for m in messages(log) if "exited with code 3" in m]

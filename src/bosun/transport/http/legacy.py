@@ -31,7 +31,7 @@ from bosun.state.events.store import EventStore
 from bosun.state.sessions.session import Session
 from bosun.state.sessions.store import SessionRelay, SessionStore
 from bosun.transport.http.resumable import RESUMABLE_VERSIONS, ResumableReply, prefers_stream, resume
-from bosun.transport.http.sse import SSE_HEADERS, Reply, pump_changes, sse_event
+from bosun.transport.http.sse import SSE_HEADERS, Reply, pump_changes, retry_after, sse_event
 from bosun.transport.http.wire import Headers, accepts
 from bosun.types import Receive, Send
 
@@ -213,6 +213,7 @@ class LegacyEndpoint:
         except McpError as error:
             if self.observer is not None:
                 self.observer.error(error.code)
+            reply.retry_after = retry_after(error)
             return 503 if error.http_status == 503 else 200, orjson.dumps(error_message(request_id, error))
         except Exception:
             log.exception("unexpected error in %s", method)

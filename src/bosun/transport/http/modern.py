@@ -24,7 +24,7 @@ from bosun.protocol.jsonrpc import classify, error_bytes, response_id, result_by
 from bosun.protocol.observe import Observer
 from bosun.protocol.principal import Principal
 from bosun.transport.http.envelope import validate_envelope, validate_param_headers
-from bosun.transport.http.sse import SSE_HEADERS, Reply, pump_changes, sse_event
+from bosun.transport.http.sse import SSE_HEADERS, Reply, pump_changes, retry_after, sse_event
 from bosun.transport.http.wire import Headers
 from bosun.types import Receive, Send
 
@@ -89,6 +89,7 @@ class ModernEndpoint:
         except McpError as error:
             if self.observer is not None:
                 self.observer.error(error.code)
+            reply.retry_after = retry_after(error)
             await reply.finish(error.http_status, error_bytes(request_id, error))
         except asyncio.CancelledError:
             if not reply.disconnected:

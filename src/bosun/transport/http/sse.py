@@ -72,11 +72,16 @@ async def pump_changes(receive: Receive, send: Send, listener: Listener, render:
 _RETRY_SOON = ((b"retry-after", b"1"),)
 
 
+def retry_after(error: Exception) -> int:
+    """The Retry-After a failure asks for (`retry_after` on it, in seconds), at least 1."""
+    return max(1, round(getattr(error, "retry_after", 1)))
+
+
 class Reply:
     """The response to one POST, JSON until a second message forces a stream."""
 
     __slots__ = ("_send", "_receive", "_headers", "_event_prefix", "_events", "streaming", "_watcher", "disconnected",
-                 "_observer")
+                 "_observer", "retry_after")
 
     def __init__(self, send: Send, receive: Receive, headers: tuple[tuple[bytes, bytes], ...] = (),
                  event_prefix: str | None = None, observer: Observer | None = None) -> None:
@@ -89,6 +94,7 @@ class Reply:
         self.streaming = False
         self._watcher: asyncio.Task[None] | None = None
         self.disconnected = False
+        self.retry_after = 1  # seconds, on a 503: what the failure said (an open breaker's cool-down), else 1
         set_watcher(self.watch)
 
     def watch(self) -> None:
@@ -137,7 +143,7 @@ class Reply:
                 self._watcher.cancel()
             headers = JSON_HEADERS + self._headers if body else self._headers
             if status == 503:  # a dependency is unavailable or busy: the client may retry
-                headers += _RETRY_SOON
+                headers += _RETRY_SOON if self.retry_after == 1 else ((b"retry-after", str(self.retry_after).encode()),)
             await self._send({"type": "http.response.start", "status": status, "headers": headers})
             await self._send({"type": "http.response.body", "body": body})
             return
