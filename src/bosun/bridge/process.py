@@ -100,6 +100,7 @@ class ChildProcess:
         self._exit_logged = False
         self._group_done = False  # the group was killed after the leader's exit: its id may be reused now
         self._stopping: asyncio.Task[int] | None = None
+        self._outbox: list[bytes] = []  # messages queued this loop turn, written together by `_flush`
 
     @classmethod
     async def start(cls, argv: Sequence[str], environment: Mapping[str, str], max_line_bytes: int, name: str,
@@ -162,12 +163,23 @@ class ChildProcess:
             self.stderr_tail.append(bounded(redact(line.decode("utf-8", "replace").rstrip()), 300))
 
     def write(self, data: bytes) -> None:
-        """Queue one message for the child's stdin (the pipe's transport buffers; `drain` applies back-pressure)."""
+        """Queue one message for the child's stdin. What one loop turn queues leaves in one write: sixteen calls
+        arriving together cost one system call, not sixteen (the pipe's transport buffers; `drain` applies
+        back-pressure once it has them)."""
         if self.stdin.is_closing():
             raise BrokenPipeError("the child's stdin is closed")
-        self.stdin.write(data)
+        self._outbox.append(data)
+        if len(self._outbox) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        data, self._outbox = b"".join(self._outbox), []
+        if not self.stdin.is_closing():
+            self.stdin.write(data)
 
     async def drain(self) -> None:
+        if self._outbox:
+            await asyncio.sleep(0)  # the flush runs first, so the transport's back-pressure sees this message
         await self.stdin.drain()
 
     async def wait(self) -> int:
