@@ -200,3 +200,7 @@ def test_when_the_replica_holding_a_sessions_child_dies_its_calls_fail_clearly_n
     assert in_flight.status_code in (200, 503) and "gone" in in_flight.text, in_flight.text
     assert in_flight_seconds < 3.0
     assert after.status_code in (200, 503) and "gone" in after.text and after_seconds < 1.0, after.text
+    # The dead replica's child did not outlive it: the kernel killed it (its parent-death signal).
+    orphans = [pid for pid in child_pids(sessions.logs[holder]) if Path(f"/proc/{pid}").exists()
+               and "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()]
+    assert not orphans, f"children of the killed replica still running: {orphans}"

@@ -57,7 +57,9 @@ def shown_command(argv: Sequence[str], secrets: Sequence[str] = ()) -> str:
 
 
 def limited(argv: Sequence[str], memory_bytes: int | None, cpu_seconds: int | None, open_files: int | None) -> list[str]:
-    """`argv`, run under `prlimit` when any limit is set (the limits apply before the command runs)."""
+    """`argv`, run under `prlimit` when any limit is set (the limits apply before the command runs), and under
+    `setpriv --pdeathsig KILL` where util-linux has it: if Bosun itself is killed (SIGKILL, the OOM killer),
+    the kernel kills the child too, rather than leaving it running with no one to stop it."""
     wanted = []
     if memory_bytes:
         wanted.append(f"--as={memory_bytes}")
@@ -65,12 +67,14 @@ def limited(argv: Sequence[str], memory_bytes: int | None, cpu_seconds: int | No
         wanted.append(f"--cpu={cpu_seconds}")
     if open_files:
         wanted.append(f"--nofile={open_files}")
-    if not wanted:
-        return list(argv)
-    prlimit = shutil.which("prlimit")
-    if prlimit is None:
-        raise ChildStartFailed("resource limits need util-linux's prlimit, which is not on PATH")
-    return [prlimit, *wanted, "--", *argv]
+    command = list(argv)
+    if wanted:
+        prlimit = shutil.which("prlimit")
+        if prlimit is None:
+            raise ChildStartFailed("resource limits need util-linux's prlimit, which is not on PATH")
+        command = [prlimit, *wanted, "--", *command]
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *command] if setpriv is not None else command
 
 
 class ChildProcess:
