@@ -8,6 +8,7 @@ child's log messages go to Bosun's log, never to another client's stream.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -96,3 +97,25 @@ def test_resource_updates_reach_only_subscribers_and_upstream_subscriptions_foll
     assert text.count("Received Subscribe Resource request") == 1, "subscribed upstream once"
     assert text.count("Received Unsubscribe Resource request") == 1, "unsubscribed upstream when no stream wanted it"
     assert all(note.get("method") != "notifications/message" for note in alice_stream.notes + bob_stream.notes)
+
+
+def test_a_2026_childs_list_changed_reaches_the_clients_and_the_new_list(tmp_path: Path) -> None:
+    """A 2026-07-28 child tells list changes only on a `subscriptions/listen` stream: the bridge keeps one open,
+    and the change reaches a client's stream here, and the next tools/list is read again."""
+    child = [str(Path(sys.executable).with_name("bosun")), "serve", "tests/servers/everything.py", "--transport", "stdio"]
+    server = start_bridge(child, log=tmp_path / "server.log", name="bosun-child")
+    try:
+        with httpx.Client(timeout=30) as http:
+            alice = _session(http, server)
+            assert "tools_changed" in {tool["name"] for tool in _rpc(http, server, alice, "tools/list", {})["result"]["tools"]}
+            stream = Stream(server, alice)
+            time.sleep(0.3)
+            _rpc(http, server, alice, "tools/call", {"name": "tools_changed", "arguments": {}})
+            deadline = time.monotonic() + 5
+            while not any(note.get("method") == "notifications/tools/list_changed" for note in stream.notes):
+                assert time.monotonic() < deadline, stream.notes
+                time.sleep(0.05)
+            stream.stop.set()
+    finally:
+        stop_server(server)
+    assert "speaks 2026-07-28" in (tmp_path / "server.log").read_text()

@@ -13,6 +13,7 @@ What the child sends on its own is routed to whoever caused it, and to no one el
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bosun.bridge.calls import ForwardedCall
-from bosun.bridge.handshake import ChildInfo, HandshakeFailed, discover, initialize
+from bosun.bridge.handshake import ChildInfo, HandshakeFailed, discover, envelope, initialize
 from bosun.bridge.process import ChildProcess
 from bosun.bridge.rpc import ChildGone, Upstream
 from bosun.ops.logs import bounded
@@ -47,6 +48,7 @@ class Child:
         self._tokens = itertools.count(1)
         self.last_active = time.monotonic()
         self.open_streams = 0
+        self._listener: asyncio.Task[None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -67,7 +69,16 @@ class Child:
         except ChildGone as gone:
             raise HandshakeFailed(gone.why) from None
         self.info = info
+        if info.modern:
+            self._listener = asyncio.create_task(self._listen())
         return info
+
+    async def _listen(self) -> None:
+        """A 2026-07-28 server says a list changed only on a `subscriptions/listen` stream: keep one open for the
+        child's life, so its `list_changed` reaches the clients as a 2025 child's does."""
+        wanted = {"toolsListChanged": True, "promptsListChanged": True, "resourcesListChanged": True}
+        with contextlib.suppress(Exception):  # it ends with the child, or the child does not offer it
+            await self.upstream.request("subscriptions/listen", {"notifications": wanted, "_meta": envelope()}, 1e9)
 
     async def forward(self, method: str, params: dict[str, Any], call: ForwardedCall, timeout: float) -> dict[str, Any]:
         """Send one request for `call` and wait for the child's answer; on timeout or cancellation the
