@@ -9,7 +9,9 @@ a prompt.
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -17,6 +19,10 @@ from sqlalchemy import text
 from bosun import Context, Server, ToolError
 
 server = Server("metrics", "1.0.0", database=True)
+# A bridged child too, so its metrics are in the contract: a plain stdio server whose tools are `whoami` and `wait`
+# (its `echo` is hidden by the server's own).
+server.bridge([sys.executable, str(Path(__file__).with_name("servers") / "misbehaving_child.py"), "normal"],
+              name="child", warm=1)
 
 
 class Confirmation(BaseModel):

@@ -25,6 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_stack import adapter_rule, alerts, fill_metrics_query, panel_queries
 
+from bosun.bridge import metrics as bridge_metrics
 from bosun.ops import metrics_core
 from bosun.security.apikeys import hash_key
 from conftest import ROOT, Running, meta, modern_headers, start_server, stop_server
@@ -152,7 +153,7 @@ def test_the_bounded_label_sets_are_the_code_s() -> None:
     assert set(bounded["code"]) == {str(code) for code in metrics_core.KNOWN_CODES} | {"other"}
     assert set(bounded["reason"]) == metrics_core.REFUSAL_REASONS | {"other"}
     assert set(bounded["event"]) == metrics_core.SECURITY_EVENTS | {"other"}
-    assert set(bounded["outcome"]) == {"ok", "error", "input_required", "exception"}
+    assert set(bounded["outcome"]) == {"ok", "error", "input_required", "exception"} | set(bridge_metrics.OUTCOMES)
 
 
 def _sample_family(name: str, families: dict[str, dict[str, Any]]) -> str | None:

@@ -52,7 +52,7 @@ class Bridge:
         self._watched: set[str] = set()  # session keys whose end stops their child
         self.relay: CallRelay = LocalRelay()
         self.in_flight = 0
-        self.outcomes: dict[str, int] = {}  # ok, error (an isError result), input_required, unavailable, failed
+        self.outcomes: dict[str, int] = {}  # ok, error (an isError result), input_required, unavailable, exception
         self.subscribed: set[str] = set()  # URIs the shared child was asked to send updates of
         self._subscribed_child: Child | None = None
         self._syncing: asyncio.Future[None] | None = None
@@ -236,7 +236,7 @@ class Bridge:
     async def forward(self, method: str, params: dict[str, Any], ctx: Context | None) -> dict[str, Any]:
         """One call through the bridge, counted for the metrics: in flight, and how it ended."""
         self.in_flight += 1
-        outcome = "failed"
+        outcome = "exception"
         try:
             result = await self._forward(method, params, ctx)
             outcome = "error" if result.get("isError") else "ok"
@@ -245,7 +245,7 @@ class Bridge:
             outcome = "input_required"
             raise
         except McpError as failure:
-            outcome = "unavailable" if failure.http_status == 503 else "failed"
+            outcome = "unavailable" if failure.http_status == 503 else "exception"
             raise
         finally:
             self.in_flight -= 1

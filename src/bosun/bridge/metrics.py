@@ -7,7 +7,7 @@
 | `bosun_bridge_restarts_total` | counter | `bridge`: children that crashed (exited soon after start, failed a handshake) |
 | `bosun_bridge_handshake_seconds` | histogram | `bridge`: start to the end of the handshake |
 | `bosun_bridge_calls_in_flight` | gauge | `bridge` |
-| `bosun_bridge_calls_total` | counter | `bridge`, `outcome`: ok, error, input_required, unavailable, failed |
+| `bosun_bridge_calls_total` | counter | `bridge`, `outcome`: ok, error, input_required, unavailable (503), exception |
 
 `bridge` is a configured name, so the label set is bounded. One process only: with `--workers N`
 these are not exported (as the cache and database series; docs/operations.md).
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
-OUTCOMES = ("ok", "error", "input_required", "unavailable", "failed")
+OUTCOMES = ("ok", "error", "input_required", "unavailable", "exception")  # a tool call's outcomes, and 503s
 
 
 class Measured(Protocol):
