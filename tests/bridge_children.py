@@ -20,8 +20,16 @@ NODE = shutil.which("node") or "node"
 EVERYTHING = [NODE, str(MODULES / "@modelcontextprotocol/server-everything/dist/index.js"), "stdio"]
 MEMORY = [NODE, str(MODULES / "@modelcontextprotocol/server-memory/dist/index.js")]
 FILESYSTEM = [NODE, str(MODULES / "@modelcontextprotocol/server-filesystem/dist/index.js")]
-NPX_EVERYTHING = [shutil.which("npx") or "npx", "--no-install", "--prefix", str(ROOT / "tests" / "bridge"),
-                  "mcp-server-everything", "stdio"]
+
+
+def _npx() -> list[str]:
+    """npx as the node on PATH ships it: `node .../npm/bin/npx-cli.js` (the Node wheel's `bin/npx` is a copy that
+    cannot find its library when run from there, so it is not run directly)."""
+    cli = Path(NODE).resolve().parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npx-cli.js"
+    return [NODE, str(cli)] if cli.exists() else [shutil.which("npx") or "npx"]
+
+
+NPX_EVERYTHING = [*_npx(), "--no-install", "--prefix", str(ROOT / "tests" / "bridge"), "mcp-server-everything", "stdio"]
 CHILDREN_PYTHON = ROOT / ".venv-children" / "bin" / "python"  # scripts/bridge_children.sh: the mcp 1.x servers
 TIME = [str(CHILDREN_PYTHON), "-m", "mcp_server_time", "--local-timezone", "UTC"]
 GIT = [str(CHILDREN_PYTHON), "-m", "mcp_server_git"]
