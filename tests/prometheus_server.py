@@ -32,6 +32,9 @@ class Confirmation(BaseModel):
 @server.startup
 async def create_table() -> None:
     async with server.state.database.session() as session:
+        # Two replicas start at once on one database, and two concurrent CREATE TABLE IF NOT EXISTS can collide in
+        # PostgreSQL's catalog (a unique violation on pg_type): the loser's start-up failed, and its replica exited.
+        await session.execute(text("select pg_advisory_xact_lock(27001)"))
         await session.execute(text("create table if not exists bosun_metrics_items (id serial primary key, label text)"))
 
 

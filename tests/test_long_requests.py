@@ -171,7 +171,8 @@ def test_an_idle_connection_still_closes_at_its_deadlines(strict: Running) -> No
     _warm(conn, strict)
     started = time.monotonic()
     assert conn.sock.recv(1) == b""
-    assert DEADLINE <= time.monotonic() - started < DEADLINE + 1.5
+    # The server's idle clock starts when it sent the answer, a little before this read saw it (0.99996 s was seen).
+    assert DEADLINE - 0.05 <= time.monotonic() - started < DEADLINE + 1.5
     conn.close()
 
 
