@@ -34,6 +34,7 @@ import orjson
 
 from bosun.ops.logs import Throttled
 from bosun.protocol.changes import ChangeHub, ChangeKind
+from bosun.state.pubsub import listen_forever
 
 log = logging.getLogger("bosun.changes")
 _OUTBOX = 10_000
@@ -180,29 +181,8 @@ class RedisChangeBus:
 
     # Receiving.
     async def _listen(self) -> None:
-        while True:
-            pubsub = self.redis.pubsub()
-            try:
-                await pubsub.subscribe(self.channel)
-                while True:
-                    message = await pubsub.get_message(timeout=30.0)
-                    if message is None:
-                        continue
-                    if message.get("type") == "message":
-                        self._received(message.get("data"))
-                    elif message.get("type") == "subscribe":  # Redis confirms: from now on, nothing published is missed
-                        self._listening(True)
-            except asyncio.CancelledError:
-                self._listening(False)
-                raise
-            except Exception as exc:
-                self._listening(False)
-                self._warn.warning("change bus: lost Redis (%s); changes from other replicas resume when it is back",
-                                   type(exc).__name__)
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await listen_forever(self.redis, self.channel, self._received, self._listening, self._warn,
+                             "change bus: lost Redis (%s); changes from other replicas resume when it is back")
 
     def _listening(self, on: bool) -> None:
         if on:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from bosun.ops.logs import Throttled
+from bosun.state.pubsub import listen_forever
 from bosun.state.relay.relay import Handler
 
 log = logging.getLogger("bosun.relay")
@@ -57,28 +58,14 @@ class RedisCallRelay:
                 await asyncio.wait_for(self.subscribed.wait(), 5.0)
 
     async def _listen(self) -> None:
-        while True:
-            pubsub = self.redis.pubsub()
-            try:
-                await pubsub.subscribe(self._channel(self.replica))
-                while True:
-                    message = await pubsub.get_message(timeout=30.0)
-                    if message is None:
-                        continue
-                    if message.get("type") == "subscribe":
-                        self.subscribed.set()
-                    elif message.get("type") == "message":
-                        self._deliver(message.get("data"))
-            except asyncio.CancelledError:
-                raise
-            except Exception as failure:
-                self.subscribed.clear()
-                self._warn.warning("relay: lost Redis (%s); work held by other replicas is unreachable until it is back",
-                                   type(failure).__name__)
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await listen_forever(self.redis, self._channel(self.replica), self._deliver, self._subscribed, self._warn,
+                             "relay: lost Redis (%s); work held by other replicas is unreachable until it is back")
+
+    def _subscribed(self, on: bool) -> None:
+        if on:
+            self.subscribed.set()
+        else:
+            self.subscribed.clear()
 
     def _deliver(self, data: Any) -> None:
         try:
