@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from typing import Any, BinaryIO, TypeVar, overload
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
 
 from bosun.app.completions import check_completer, check_targets
 from bosun.app.handlers import CachePolicy, Handlers
@@ -27,9 +27,6 @@ from bosun.app.prompts import Prompt
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource, ResourceTemplate, compile_template
 from bosun.app.tools import Tool
-from bosun.bridge.bridge import Bridge
-from bosun.bridge.options import BridgeOptions
-from bosun.bridge.wiring import wire
 from bosun.config import Settings, load_settings
 from bosun.data.checks import data_checks, register_data_metrics
 from bosun.data.migrate import upgrade_on_start
@@ -50,6 +47,9 @@ from bosun.state.sessions.store import SessionStore
 from bosun.transport.http.app import Hook, McpApp
 from bosun.transport.http.options import HttpOptions
 from bosun.types import ASGIApp
+
+if TYPE_CHECKING:
+    from bosun.bridge.bridge import Bridge
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -173,8 +173,10 @@ class Server:
         return register
 
     def bridge(self, command: str | list[str] | tuple[str, ...], **options: Any) -> Bridge:
-        """Serve a stdio MCP server's items from this server (docs/bridge.md). `command`: a list, or one
-        shell-quoted string; `options`: `bosun.bridge.options.BridgeOptions` fields (isolation, warm, limits...)."""
+        """Serve a stdio MCP server (a list, or a shell-quoted string) from this one; `options`: BridgeOptions' fields."""
+        from bosun.bridge.bridge import Bridge  # on first use: a server without a bridge never loads it
+        from bosun.bridge.options import BridgeOptions
+
         argv = tuple(shlex.split(command) if isinstance(command, str) else command)
         bridge = Bridge(BridgeOptions(argv, **options), self.registry, self.hub)
         self.bridges.append(bridge)
@@ -379,7 +381,9 @@ class Server:
                 app.legacy.relay = shared.bus
             app.on_startup.append(shared.bus.start)
             app.on_shutdown.insert(0, shared.bus.close)
-        wire(self.bridges, app.on_startup, health, redis_url, f"bosun:{self.name}", observer is not None)
+        if self.bridges:
+            from bosun.bridge.wiring import wire
+            wire(self.bridges, app.on_startup, health, redis_url, f"bosun:{self.name}", observer is not None)
         saturation = getattr(app.store, "saturation", None)
         if saturation is not None:
             health.add_live_check("sessions", saturation)
