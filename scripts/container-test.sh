@@ -4,10 +4,9 @@
 # Then: the image's HEALTHCHECK passes, an MCP client lists and calls tools through it, /metrics
 # scrapes, and SIGTERM stops it cleanly within the grace period.
 #
-# No registry is reachable here, so the Debian base is built locally with debootstrap from the
-# mirror this machine's apt already uses (BASE_IMAGE overrides it). The workarounds below are for
-# this host only (runc instead of crun, ulimits within the host's hard limits, the host's CA bundle
-# mounted into pip's build step); the image depends on none of them.
+# The image is built by scripts/container-build.sh (a Debian base made locally with debootstrap, since
+# no registry is reachable here; this host's podman workarounds), which the bridge's container tests
+# share: a test run builds it once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
@@ -26,7 +25,7 @@ fi
 finish() {
   status=$?
   podman rm -f bosun-ci >/dev/null 2>&1 || true
-  podman rmi localhost/bosun:ci >/dev/null 2>&1 || true
+  [ "$built_here" = 0 ] || podman rmi localhost/bosun:ci >/dev/null 2>&1 || true
   podman image prune -f --filter until=1h >/dev/null 2>&1 || true
   rm -rf "$out/rootfs"
   if [ "$status" -ne 0 ] || [ "$keep_out" = 1 ]; then
@@ -35,50 +34,22 @@ finish() {
     rm -rf "$out"
   fi
 }
+built_here=0
 trap finish EXIT
 
-missing=""
-for tool in podman debootstrap runc slirp4netns; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
-if [ -n "$missing" ]; then
-  log "installing:$missing"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman debootstrap runc slirp4netns uidmap >/dev/null
+# The build's steps are shared with the bridge's container tests (scripts/container-build.sh). A test run that has
+# built the image already (tests/container_image.py) names it in BOSUN_CI_IMAGE: it is used as it is, and left for
+# the run to remove.
+# shellcheck source=scripts/container-build.sh
+. scripts/container-build.sh
+container_tools
+container_conf "$out"
+if [ -n "${BOSUN_CI_IMAGE:-}" ] && [ "$(podman image inspect --format '{{.Id}}' localhost/bosun:ci 2>/dev/null)" = "$BOSUN_CI_IMAGE" ]; then
+  log "image localhost/bosun:ci: this test run's build"
+else
+  built_here=1
+  container_image "$out"
 fi
-
-# podman settings for this host only.
-cat > "$out/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=4096:4096", "nproc=2048:2048"]
-netns = "slirp4netns"
-[engine]
-runtime = "runc"
-CONF
-export CONTAINERS_CONF="$out/containers.conf"
-
-base="${BASE_IMAGE:-}"
-if [ -z "$base" ]; then
-  base=localhost/bosun-base:bookworm
-  if ! podman image exists "$base"; then
-    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-    [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
-    rootfs="$out/rootfs"
-    rm -rf "$rootfs"
-    log "debootstrap bookworm (python3) from the host's apt mirror"
-    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$rootfs" "$mirror" >"$out/debootstrap.log"
-    # A slim base: no package caches, lists, documentation or translations.
-    rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \
-      "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/info/*
-    tar -C "$rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$base" >/dev/null
-    rm -rf "$rootfs"
-  fi
-fi
-
-podman rmi localhost/bosun:ci >/dev/null 2>&1 || true  # a killed run's image: it would stay behind, untagged
-
-log "podman build (base $base)"
-# --layers=false: no intermediate image per step; the build leaves the tagged image only, which finish removes.
-podman build --quiet --layers=false --format docker --ulimit nofile=4096:4096 --build-arg BASE_IMAGE="$base" \
-  -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
-  -t localhost/bosun:ci . >"$out/build.log"
 size=$(podman image inspect localhost/bosun:ci --format '{{.Size}}')
 log "image size: $((size / 1000000)) MB"
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from typing import TYPE_CHECKING
 
 from conftest import ROOT
 
+if TYPE_CHECKING:
+    from container_image import BuiltImage
 
-def test_image_builds_runs_hardened_serves_and_stops_cleanly() -> None:
-    run = subprocess.run(["scripts/container-test.sh"], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+pytest_plugins = ("container_image",)  # its `bosun_image`: the run's one build of the image, shared
+
+
+def test_image_builds_runs_hardened_serves_and_stops_cleanly(bosun_image: BuiltImage) -> None:
+    run = subprocess.run(["scripts/container-test.sh"], cwd=ROOT, capture_output=True, text=True, timeout=1200,
+                         env={**os.environ, "BOSUN_CI_IMAGE": bosun_image.id})
     summary_line = next((line for line in run.stdout.splitlines() if line.startswith('{"image_mb"')), None)
     assert run.returncode == 0 and summary_line is not None, run.stdout[-3000:] + run.stderr[-3000:]
     summary = json.loads(summary_line)

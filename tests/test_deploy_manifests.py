@@ -17,7 +17,7 @@ import yaml
 from conftest import ROOT
 
 BIN = Path(sys.executable).parent
-OVERLAYS = ["dev", "prod", "chaos", "example-own-server", "bridge-example"]
+OVERLAYS = ["dev", "prod", "chaos", "example-own-server", "bridge-example", "gateway-example"]
 KUBERNETES_VERSIONS = ["1.33", "1.35"]
 
 

@@ -174,7 +174,7 @@ def test_alerts_dashboard_and_adapter_read_only_what_is_exported() -> None:
     target_labels = set(CONTRACT["target_labels"])
     rule = adapter_rule()
     expressions = [(f"alert {name}", alert["expr"]) for name, alert in alerts().items()]
-    expressions += [(f"panel {q.panel!r} {q.ref}", q.expr) for q in panel_queries({"namespace": "bosun"})]
+    expressions += [(f"panel {q.panel!r} {q.ref}", q.expr) for q in panel_queries({"namespace": "bosun", "bridge": "child"})]
     expressions += [("adapter seriesQuery", rule["seriesQuery"]),
                     ("adapter metricsQuery", fill_metrics_query(rule, "mcp_requests_total", "bosun", ["a", "b"]))]
     problems = []

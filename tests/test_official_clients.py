@@ -25,19 +25,26 @@ def hello() -> Iterator[Running]:
     stop_server(running)
 
 
-async def _python_scenario(url: str, mode: str) -> dict[str, Any]:
+async def _python_scenario(url: str, mode: str, prefix: str = "") -> dict[str, Any]:
+    """The hello example's scenario; with `prefix`, against it mounted under that prefix (a gateway's backend)."""
+    def n(name: str) -> str:
+        return f"{prefix}_{name}" if prefix else name
+
+    def u(uri: str) -> str:
+        return uri.replace("://", f"://{prefix}/", 1) if prefix else uri
+
     async def answer(context: Any, params: Any) -> types.ElicitResult:
         return types.ElicitResult(action="accept", content={"confirm": True})
 
     async with Client(url, mode=mode, elicitation_callback=answer) as client:  # type: ignore[arg-type]
         tools = await client.list_tools()
-        add = await client.call_tool("add", {"a": 2, "b": 3})
+        add = await client.call_tool(n("add"), {"a": 2, "b": 3})
         resources = await client.list_resources()
-        readme = await client.read_resource("bosun://readme")
-        greeting = await client.read_resource("greeting://World")
+        readme = await client.read_resource(u("bosun://readme"))
+        greeting = await client.read_resource(u("greeting://World"))
         prompts = await client.list_prompts()
-        review = await client.get_prompt("review", {"code": "x = 1"})
-        confirm = await client.call_tool("confirm_action", {"action": "deploy"})
+        review = await client.get_prompt(n("review"), {"code": "x = 1"})
+        confirm = await client.call_tool(n("confirm_action"), {"action": "deploy"})
         return {
             "protocolVersion": client.protocol_version,
             "tools": [tool.name for tool in tools.tools],

@@ -129,7 +129,7 @@ def test_every_dashboard_panel_returns_data(stack: Stack) -> None:
     """Each panel's expressions, with Grafana's variables filled in, parse and return a series after the load."""
     sleep_until(stack.began + 4)  # four scrapes of the load
     values = {"namespace": NAMESPACE, "datasource": "prometheus", "__rate_interval": "4s", "__interval": "1s",
-              "__range": "1m"}
+              "__range": "1m", "bridge": "child"}  # the backends' rows: tests/prometheus_server.py's bridge
     queries = panel_queries(values)
     assert len({query.panel for query in queries}) >= 8, [query.panel for query in queries]
     failures = []
@@ -146,6 +146,8 @@ def test_every_dashboard_panel_returns_data(stack: Stack) -> None:
                   f"{result[0]['value'][1]}")
     namespaces = stack.prometheus.label_values("namespace", "mcp_requests_total")  # the $namespace variable's query
     assert namespaces == [NAMESPACE], namespaces
+    bridges = stack.prometheus.label_values("bridge", f'bosun_bridge_up{{namespace="{NAMESPACE}"}}')  # $bridge's
+    assert bridges == ["child"], bridges
     assert not failures, "\n".join(failures)
 
 

@@ -34,10 +34,36 @@ def _settings(args: argparse.Namespace) -> Any:
     return load_settings(**overrides)
 
 
+def _gateway_file(args: argparse.Namespace) -> int | None:
+    """A `.json` target is a gateway file: refused with every problem named, else served by bosun.gateway.served."""
+    target = getattr(args, "target", None) or ""
+    if not target.endswith(".json"):
+        return None
+    from bosun.gateway.file import GatewayFileError, load
+
+    try:
+        gateway = load(target)
+    except GatewayFileError as problem:
+        print(f"bosun: {problem}", file=sys.stderr)
+        return 2
+    os.environ["BOSUN_GATEWAY_FILE"] = os.path.abspath(target)
+    args.target = "bosun.gateway.served:server"
+    if args.command == "check":
+        for options in gateway.backends:
+            kind = f"remote {options.remote.url}" if options.remote else ("container " if options.container else "") + options.command[0]
+            print(f"ok   {options.name}: prefix {options.prefix!r}, {kind}, {options.isolation}"
+                  + (", required" if options.required else ""))
+        for name in gateway.disabled:
+            print(f"off  {name}: disabled")
+    return 0
+
+
 def serve(args: argparse.Namespace) -> int:
     from bosun.config import ConfigError
     from bosun.serving import develop, serve_http, serve_stdio
 
+    if _gateway_file(args):
+        return 2
     try:
         settings = _settings(args)
     except ConfigError as exc:
@@ -92,8 +118,12 @@ def healthcheck(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
+    """Preflight; `bosun check gateway.json` validates the file and starts nothing."""
     from bosun.config import ConfigError
     from bosun.preflight import run_preflight
+
+    if (getattr(args, "target", None) or "").endswith(".json"):
+        return _gateway_file(args) or 0
 
     try:
         settings = _settings(args)
@@ -185,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"bosun {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve an MCP server over Streamable HTTP")
-    run.add_argument("target", help="module:attr or path/to/file.py[:attr] naming a bosun.Server or an ASGI app")
+    run.add_argument("target", help="module:attr or path/to/file.py[:attr] naming a bosun.Server or an ASGI app, "
+                     "or a gateway file (gateway.json: mcpServers)")
     run.add_argument("--host", help="address to bind (BOSUN_HOST, default 127.0.0.1)")
     run.add_argument("--port", type=int, help="port (BOSUN_PORT, default 8000)")
     run.add_argument("--workers", type=int, help="worker processes (BOSUN_WORKERS, default 1)")
@@ -218,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     probe.add_argument("--path", default="/health")
     probe.add_argument("--timeout", type=float, default=3.0)
     preflight = commands.add_parser("check", help="preflight: configuration, TLS trust store, dependencies")
-    preflight.add_argument("target", nargs="?", help="also run this server's readiness checks once")
+    preflight.add_argument("target", nargs="?", help="also run this server's readiness checks once; "
+                           "a gateway file (.json) is validated alone, starting nothing")
     commands.add_parser("config", help="print the effective configuration and where each value came from")
     db = commands.add_parser("db", help="database migrations: upgrade, current, downgrade (run as a Job, not on start)")
     db.add_argument("action", choices=["upgrade", "current", "downgrade"])

@@ -14,7 +14,6 @@ Registration does all the reflection (schemas, validators, serializers) once;
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -32,6 +31,7 @@ from bosun.data.checks import data_checks, register_data_metrics
 from bosun.data.migrate import upgrade_on_start
 from bosun.data.state import build_state
 from bosun.embed import run_hooks, well_known
+from bosun.mounts import Mounts
 from bosun.ops import shutdown
 from bosun.ops.health import Check, CheckFn, Health
 from bosun.ops.requestid import RequestIdMiddleware
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Server:
+class Server(Mounts):
     def __init__(self, name: str, version: str = "0.1.0", *, title: str | None = None, instructions: str | None = None,
                  website_url: str | None = None, icons: list[dict[str, Any]] | None = None,
                  cache: CachePolicy | None = None, page_size: int = 200, database: bool = False,
@@ -172,18 +172,6 @@ class Server:
 
         return register
 
-    def bridge(self, command: str | list[str] | tuple[str, ...], **options: Any) -> Bridge:
-        """Serve a stdio MCP server (a list, or a shell-quoted string) from this one; `options`: BridgeOptions' fields."""
-        from bosun.bridge.bridge import Bridge  # on first use: a server without a bridge never loads it
-        from bosun.bridge.options import BridgeOptions
-
-        argv = tuple(shlex.split(command) if isinstance(command, str) else command)
-        bridge = Bridge(BridgeOptions(argv, **options), self.registry, self.hub)
-        self.bridges.append(bridge)
-        self.warmups.append(bridge.warm_up)
-        self.on_shutdown.append(bridge.close)
-        return bridge
-
     # Operations.
     def readiness_check(self, name: str | None = None, *, critical: bool = True,
                         timeout: float | None = None) -> Callable[[CheckFn], CheckFn]:
@@ -293,7 +281,10 @@ class Server:
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions, cache, self.page_size,
                             observer, tracing, self.state, auditor=auditor, hide_unauthorized=hide_unauthorized,
                             error_details=settings.error_details, strict_arguments=settings.strict_arguments)
-        handlers.sources.extend(self.bridges)
+        if self.bridges:
+            from bosun.bridge.catalog import Catalog
+
+            handlers.sources.append(Catalog(self.bridges))
         return handlers
 
     async def serve_stdio(self, settings: Settings | None = None, source: BinaryIO | None = None,

@@ -26,7 +26,7 @@ from bosun.app.sources import CatalogSource
 from bosun.app.tools import Tool
 from bosun.data.errors import StatementCancelled
 from bosun.protocol.call import Call
-from bosun.protocol.errors import INTERNAL_ERROR, McpError, bounded, invalid_params, missing_capability
+from bosun.protocol.errors import FORBIDDEN, INTERNAL_ERROR, McpError, bounded, invalid_params, missing_capability
 from bosun.protocol.observe import Auditor, Observer
 from bosun.protocol.request_state import StateSealer, arguments_digest
 from bosun.protocol.versions import ALL_VERSIONS
@@ -184,9 +184,9 @@ class Handlers:
     def _visible(self, call: Call, items: Iterable[Any]) -> list[dict[str, Any]]:
         principal = call.principal
         if principal is None or not self.hide_unauthorized:
-            return [item.definition for item in items]
+            return [item.definition for item in items if not item.hidden]
         granted = principal.scopes
-        return [item.definition for item in items if item.scopes <= granted]
+        return [item.definition for item in items if item.scopes <= granted and not item.hidden]
 
     async def _refresh(self, call: Call) -> None:
         for source in self.sources:
@@ -267,7 +267,13 @@ class Handlers:
         name = call.params.get("name")
         tool = self.registry.tools.get(name) if type(name) is str else None
         if tool is None and self.sources and type(name) is str:
-            await self._refresh(call)
+            try:
+                await self._refresh(call)
+            except McpError as failure:  # the bridged server is down, or the caller lacks the scopes of what loaded
+                if self.auditor is not None:
+                    outcome = "refused:insufficient_scope" if failure.code == FORBIDDEN else f"error:{failure.code}"
+                    self.auditor.record(call.principal, call.method, name, outcome, 0.0, call.id, call.params.get("arguments"))
+                raise
             tool = self.registry.tools.get(name)
         arguments = call.params.get("arguments")
         if tool is None:

@@ -38,6 +38,7 @@ def _messages(value: Any) -> list[dict[str, Any]]:
 
 class Prompt:
     __slots__ = ("name", "fn", "signature", "definition", "scopes")
+    hidden: bool = False
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None, title: str | None = None,
                  description: str | None = None, icons: list[dict[str, Any]] | None = None,

@@ -46,6 +46,7 @@ def _contents(uri: str, value: Any, mime_type: str | None) -> list[dict[str, Any
 
 class _Readable:
     __slots__ = ("fn", "signature", "mime_type", "ttl_ms", "cache_scope", "definition", "scopes")
+    hidden: bool = False
 
     def __init__(self, fn: Callable[..., Any], label: str, mime_type: str | None, ttl_ms: int | None, cache_scope: str | None,
                  scopes: tuple[str, ...] | list[str] = (), inline: bool | None = None) -> None:

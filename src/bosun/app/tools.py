@@ -44,6 +44,10 @@ class Tool:
                  "invalidates", "scopes", "rate_limit", "strict_arguments")
     via: str | None = None
     """What serves the tool when it is not this server's own function (a bridge), for the audit trail."""
+    hidden: bool = False
+    """Callable but left out of lists (a gateway's hidden tools)."""
+    shared_limit: tuple[str, str] | None = None
+    """(bucket, "COUNT/PERIOD"): a rate limit this tool shares with others (every tool of one bridged server)."""
 
     def __init__(
         self,

@@ -13,19 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from typing import Any
 
 from bosun.app.context import Context
 from bosun.app.inputs import InputRequired
 from bosun.app.registry import Registry
+from bosun.bridge import listing
 from bosun.bridge.calls import ForwardedCall, ParkedCalls
 from bosun.bridge.child import Child
 from bosun.bridge.handshake import inbound, outbound_meta
 from bosun.bridge.holder import Holder
-from bosun.bridge.items import BridgedPrompt, BridgedResource, BridgedTemplate, BridgedTool
+from bosun.bridge.naming import Naming
 from bosun.bridge.options import BridgeOptions
 from bosun.bridge.pool import ChildPool
 from bosun.bridge.remote import RemoteCall
+from bosun.ops.metrics_core import Histogram
 from bosun.protocol.call import Call
 from bosun.protocol.changes import ChangeHub
 from bosun.protocol.errors import INTERNAL_ERROR, INVALID_PARAMS, McpError
@@ -33,15 +36,15 @@ from bosun.state.relay.memory import LocalRelay
 from bosun.state.relay.relay import CallRelay
 
 log = logging.getLogger("bosun.bridge")
-_MAX_PAGES = 50
-_LISTS = (("tools", "tools/list", "tools"), ("resources", "resources/list", "resources"),
-          ("resourceTemplates", "resources/templates/list", "resources"), ("prompts", "prompts/list", "prompts"))
 
 
 class Bridge:
     def __init__(self, options: BridgeOptions, registry: Registry, hub: ChangeHub) -> None:
         self.options = options
         self.name = options.name
+        self.naming = Naming(options.prefix)
+        self.degraded: str | None = None
+        """Why this server is left out of lists now (down, crash-looping, too slow), or None."""
         self.registry = registry
         self.hub = hub
         environment, secret_values = options.child_environment()
@@ -52,6 +55,7 @@ class Bridge:
         self._watched: set[str] = set()  # session keys whose end stops their child
         self.relay: CallRelay = LocalRelay()
         self.in_flight = 0
+        self.call_seconds = Histogram()
         self.outcomes: dict[str, int] = {}  # ok, error (an isError result), input_required, unavailable, exception
         self.subscribed: set[str] = set()  # URIs the shared child was asked to send updates of
         self._subscribed_child: Child | None = None
@@ -75,7 +79,8 @@ class Bridge:
             return f"s:{session_id}", owner
         return f"r:{secrets.token_hex(8)}", owner  # a call of its own: `request`, or a stateless client of a session bridge
 
-    def _scopes(self, name: str) -> tuple[str, ...]:
+    def scopes(self, name: str) -> tuple[str, ...]:
+        """The scopes the operator set for one of the child's items (by its own name), or those for "*"."""
         scopes = self.options.tool_scopes
         return scopes.get(name, scopes.get("*", ()))
 
@@ -89,74 +94,26 @@ class Bridge:
             key, owner = self.key(call)
             if key.startswith("s:"):  # a session's child lives where its calls go (maybe another replica): ask a fresh one
                 key = f"r:{secrets.token_hex(8)}"
-            child = await self.pool.acquire(key, owner)
             try:
-                self.stale = False  # a list_changed that arrives while loading marks it stale again
-                lists = await self._lists(child)
-            except BaseException:
+                child = await self.pool.acquire(key, owner)
+                try:
+                    self.stale = False  # a list_changed that arrives while loading marks it stale again
+                    lists = await listing.load(child, self.name, self.options.handshake_seconds)
+                finally:
+                    if key.startswith("r:"):
+                        await self.pool.release(key)
+            except BaseException as failure:
                 self.stale = True
+                self.degraded = _why(failure)
                 raise
-            finally:
-                if key.startswith("r:"):
-                    await self.pool.release(key)
-            self._install(lists)
+            self.degraded = None
+            listing.install(self, lists)
 
-    async def _lists(self, child: Child) -> dict[str, list[dict[str, Any]]]:
-        assert child.info is not None
-        offered = child.info.capabilities
-        found: dict[str, list[dict[str, Any]]] = {}
-        for key, method, capability in _LISTS:
-            items: list[dict[str, Any]] = []
-            if capability in offered:
-                cursor: Any = None
-                for _ in range(_MAX_PAGES):
-                    params: dict[str, Any] = {} if cursor is None else {"cursor": cursor}
-                    if child.info.modern:
-                        params["_meta"] = outbound_meta({}, True, None)
-                    try:
-                        page = await child.request(method, params, self.options.handshake_seconds)
-                    except McpError as failure:
-                        log.warning("bridge %s: %s failed: %s", self.options.name, method, failure.message)
-                        break
-                    got = page.get(key)
-                    items.extend(item for item in (got if type(got) is list else []) if type(item) is dict)
-                    cursor = page.get("nextCursor")
-                    if not cursor:
-                        break
-            found[key] = items
-        return found
-
-    def _install(self, lists: dict[str, list[dict[str, Any]]]) -> None:
-        """Replace this bridge's items in the registry; never one of the server's own (a clash is logged)."""
-        registry = self.registry
-        for table in (registry.tools, registry.resources, registry.prompts):
-            for existing, item in list(table.items()):
-                if getattr(item, "bridge", None) is self:
-                    del table[existing]
-        registry.templates[:] = [item for item in registry.templates if getattr(item, "bridge", None) is not self]
-        options = self.options
-        for definition in lists["tools"]:
-            name = definition.get("name")
-            if type(name) is str and self._free(registry.tools, name, "tool"):
-                limit = options.tool_rate_limits.get(name, options.rate_limit)
-                registry.tools[name] = BridgedTool(self, definition, name, self._scopes(name), limit)
-        for definition in lists["resources"]:
-            uri = definition.get("uri")
-            if type(uri) is str and self._free(registry.resources, uri, "resource"):
-                registry.resources[uri] = BridgedResource(self, definition, self._scopes(uri))
-        for definition in lists["resourceTemplates"]:
-            if type(definition.get("uriTemplate")) is str:
-                registry.templates.append(BridgedTemplate(self, definition, self._scopes(definition["uriTemplate"])))
-        for definition in lists["prompts"]:
-            name = definition.get("name")
-            if type(name) is str and self._free(registry.prompts, name, "prompt"):
-                registry.prompts[name] = BridgedPrompt(self, definition, name, self._scopes(name))
-
-    def _free(self, table: dict[str, Any], name: str, kind: str) -> bool:
-        if name in table:
-            log.warning("bridge %s: the server's own %s %r hides the child's", self.options.name, kind, name[:100])
-            return False
-        return True
+    def withdraw(self, why: str) -> None:
+        """Leave this server out of lists until it answers again (it is down, restarting, or too slow)."""
+        self.degraded = why
+        self.stale = True
+        listing.withdraw(self)
 
     def _list_changed(self, kind: str) -> None:
         """To this replica's streams only: every replica's children say so to their own replica."""
@@ -168,7 +125,7 @@ class Bridge:
         for its own streams). A per-principal or per-session child's update is not any stream's business that
         the hub can tell apart, so it is not sent (docs/bridge.md)."""
         if self.options.isolation == "shared":
-            self.hub.deliver("resource", uri)
+            self.hub.deliver("resource", self.naming.uri(uri))
 
     # Upstream subscriptions: what this replica's streams want of a shared child, and no more.
     def _interest(self) -> None:
@@ -195,7 +152,8 @@ class Bridge:
                                  ("resources/unsubscribe", self.subscribed - wanted)):
                 for uri in uris:
                     try:
-                        await child.request(method, {"uri": uri, **meta}, self.options.handshake_seconds)
+                        upstream = self.naming.upstream_uri(uri) or uri  # the set holds the URIs clients know
+                        await child.request(method, {"uri": upstream, **meta}, self.options.handshake_seconds)
                     except McpError as failure:
                         log.warning("bridge %s: %s %s failed: %s", self.name, method, uri[:200], failure.message)
                         continue
@@ -237,6 +195,7 @@ class Bridge:
         """One call through the bridge, counted for the metrics: in flight, and how it ended."""
         self.in_flight += 1
         outcome = "exception"
+        started = time.perf_counter()
         try:
             result = await self._forward(method, params, ctx)
             outcome = "error" if result.get("isError") else "ok"
@@ -250,6 +209,7 @@ class Bridge:
         finally:
             self.in_flight -= 1
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            self.call_seconds.observe(time.perf_counter() - started)
 
     async def _forward(self, method: str, params: dict[str, Any], ctx: Context | None) -> dict[str, Any]:
         if ctx is None:
@@ -359,17 +319,37 @@ class Bridge:
             self._watcher = asyncio.create_task(self._watch_interest())
 
     async def warm_up(self) -> None:
-        """Start the warm children (shared: the child) and load the catalog; /ready waits for this."""
-        if self.options.isolation == "shared" and self.options.warm:
-            await self.pool.acquire("shared", "")
-        if self.options.warm:
-            from bosun.protocol.call import Call as _Call
+        """Start the warm children (shared: the child) and load the catalog; /ready waits for this. An optional
+        server that fails here is left degraded (its tools out of lists) and the server starts without it."""
+        if not self.options.warm:
+            return
+        try:
+            if self.options.isolation == "shared":
+                await self.pool.acquire("shared", "")
+            await self.refresh(Call(None, "tools/list", {}, "2026-07-28", True, {}, None))
+        except Exception as failure:
+            if self.options.required:
+                raise
+            self.withdraw(_why(failure))
+            log.warning("bridge %s: not started (%s); serving without it until it answers", self.name, self.degraded)
 
-            await self.refresh(_Call(None, "tools/list", {}, "2026-07-28", True, {}, None))
+    def state(self) -> str:
+        """crash-looping, degraded (left out of lists), up, backing-off, or idle (no child running now)."""
+        pooled = self.pool.state()
+        if pooled == "crash-looping":
+            return pooled
+        return "degraded" if self.degraded is not None else pooled
 
     def ready(self) -> tuple[bool, str]:
-        state = self.pool.state()
-        return state != "crash-looping", f"{state}, {self.pool.live()} children, {self.pool.restarts} restarts"
+        """For /ready: a required server whose crash-loop breaker is open makes the replica unready (one failed
+        start does not: it is retried with backoff); an optional one (a gateway's backend) only shows its state."""
+        state = self.state()
+        detail = f"{state}, {self.pool.live()} children, {self.pool.restarts} restarts"
+        if self.degraded is not None:
+            detail += f": {self.degraded}"
+        if not self.options.required:
+            detail += " (optional)"
+        return not self.options.required or state != "crash-looping", detail
 
     async def close(self) -> None:
         if self._watcher is not None:
@@ -377,3 +357,11 @@ class Bridge:
         self.parked.close()
         await self.pool.close()
         await self.relay.close()
+
+
+def _why(failure: BaseException) -> str:
+    if isinstance(failure, McpError):
+        return failure.message
+    if isinstance(failure, asyncio.CancelledError):
+        return "its list was not loaded (the request asking for it ended)"
+    return f"loading its lists failed ({type(failure).__name__})"

@@ -22,8 +22,9 @@ from typing import Any
 
 from bosun.bridge.calls import ForwardedCall
 from bosun.bridge.handshake import ChildInfo, HandshakeFailed, discover, envelope, initialize
+from bosun.bridge.http.endpoint import RemoteEndpoint
 from bosun.bridge.process import ChildProcess
-from bosun.bridge.rpc import ChildGone, Upstream
+from bosun.bridge.rpc import ChildGone, OnNotification, OnRequest, Upstream
 from bosun.ops.logs import bounded
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 
@@ -36,13 +37,20 @@ _LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.I
 class Child:
     """One child process speaking MCP, after its handshake."""
 
-    def __init__(self, process: ChildProcess, on_list_changed: Callable[[str], None],
-                 on_resource_updated: Callable[[str], None], shares_clients: bool) -> None:
+    def __init__(self, process: ChildProcess | RemoteEndpoint, on_list_changed: Callable[[str], None],
+                 on_resource_updated: Callable[[str], None], shares_clients: bool,
+                 upstream: Callable[[OnRequest, OnNotification], Upstream] | None = None) -> None:
+        """`process` and `upstream` are a child process and its stdio, or a remote server's endpoint and the factory
+        of its HTTP link (bridge/http/): the rest of the child is the same for both."""
         self.process = process
         self.on_list_changed = on_list_changed
         self.on_resource_updated = on_resource_updated
         self.shares_clients = shares_clients
-        self.upstream = Upstream(process, self._asked, self._notified)
+        if upstream is not None:
+            self.upstream = upstream(self._asked, self._notified)
+        else:
+            assert isinstance(process, ChildProcess)
+            self.upstream = Upstream(process, self._asked, self._notified)
         self.info: ChildInfo | None = None
         self.calls: dict[str, ForwardedCall] = {}  # by the progress token Bosun minted
         self._tokens = itertools.count(1)

@@ -16,10 +16,13 @@ from bosun.app.prompts import Prompt
 from bosun.app.resources import Resource, ResourceTemplate, compile_template
 from bosun.app.signature import inspect_function
 from bosun.app.tools import Tool, mirrored_headers
+from bosun.bridge.naming import Naming
 from bosun.protocol.errors import invalid_params
 
 
 class Forwarder(Protocol):
+    naming: Naming
+
     async def forward(self, method: str, params: dict[str, Any], ctx: Context | None) -> dict[str, Any]: ...
 
 
@@ -32,10 +35,10 @@ def _signature(label: str) -> Any:
 
 
 class BridgedTool(Tool):
-    __slots__ = ("bridge", "upstream_name", "via")
+    __slots__ = ("bridge", "upstream_name", "via", "hidden", "shared_limit")
 
     def __init__(self, bridge: Forwarder, definition: dict[str, Any], name: str, scopes: tuple[str, ...],
-                 rate_limit: str | None) -> None:
+                 rate_limit: str | None, hidden: bool = False, shared_limit: str | None = None) -> None:
         self.bridge = bridge
         self.upstream_name = definition["name"]
         self.name = name
@@ -52,6 +55,8 @@ class BridgedTool(Tool):
         self.rate_limit = rate_limit
         self.strict_arguments = False  # the child validates its own arguments
         self.via = f"bridge:{getattr(bridge, 'name', 'bridge')}"
+        self.hidden = hidden
+        self.shared_limit = (f"b:{getattr(bridge, 'name', 'bridge')}", shared_limit) if shared_limit is not None else None
 
     async def call(self, arguments: Any, ctx: Context | None, details: bool = False, strict: bool = True) -> dict[str, Any]:
         if arguments is not None and type(arguments) is not dict:
@@ -70,22 +75,32 @@ def _contents(result: dict[str, Any]) -> list[dict[str, Any]]:
     return contents
 
 
+def _contents_named(result: dict[str, Any], naming: Naming) -> list[dict[str, Any]]:
+    """The contents with their URIs as the client knows them (the backend answers with its own)."""
+    contents = _contents(result)
+    if naming.prefix:
+        contents = [{**item, "uri": naming.uri(item["uri"])} if type(item) is dict and type(item.get("uri")) is str else item
+                    for item in contents]
+    return contents
+
+
 class BridgedResource(Resource):
-    __slots__ = ("bridge",)
+    __slots__ = ("bridge", "upstream_uri")
 
     def __init__(self, bridge: Forwarder, definition: dict[str, Any], scopes: tuple[str, ...]) -> None:
         self.bridge = bridge
-        self.uri = definition["uri"]
+        self.upstream_uri = definition["uri"]
+        self.uri = bridge.naming.uri(self.upstream_uri)
         self.fn = _forward
         self.signature = _signature(self.uri)
         self.mime_type = definition.get("mimeType")
         self.ttl_ms = None
         self.cache_scope = None
-        self.definition = definition
+        self.definition = {**definition, "uri": self.uri}
         self.scopes = frozenset(scopes)
 
     async def read(self, ctx: Context | None) -> list[dict[str, Any]]:
-        return _contents(await self.bridge.forward("resources/read", {"uri": self.uri}, ctx))
+        return _contents_named(await self.bridge.forward("resources/read", {"uri": self.upstream_uri}, ctx), self.bridge.naming)
 
 
 class BridgedTemplate(ResourceTemplate):
@@ -93,18 +108,22 @@ class BridgedTemplate(ResourceTemplate):
 
     def __init__(self, bridge: Forwarder, definition: dict[str, Any], scopes: tuple[str, ...]) -> None:
         self.bridge = bridge
-        self.uri_template = str(definition["uriTemplate"])
+        self.uri_template = bridge.naming.uri(str(definition["uriTemplate"]))
         self.pattern, self.variables = compile_template(self.uri_template)
         self.fn = _forward
         self.signature = _signature(self.uri_template)
         self.mime_type = definition.get("mimeType")
         self.ttl_ms = None
         self.cache_scope = None
-        self.definition = definition
+        self.definition = {**definition, "uriTemplate": self.uri_template}
         self.scopes = frozenset(scopes)
 
     async def read(self, uri: str, variables: dict[str, str], ctx: Context | None) -> list[dict[str, Any]]:
-        return _contents(await self.bridge.forward("resources/read", {"uri": uri}, ctx))
+        naming = self.bridge.naming
+        upstream = naming.upstream_uri(uri)
+        if upstream is None:
+            raise invalid_params("The URI does not belong to this bridged server")
+        return _contents_named(await self.bridge.forward("resources/read", {"uri": upstream}, ctx), naming)
 
 
 class BridgedPrompt(Prompt):

@@ -8,6 +8,8 @@
 | `bosun_bridge_handshake_seconds` | histogram | `bridge`: start to the end of the handshake |
 | `bosun_bridge_calls_in_flight` | gauge | `bridge` |
 | `bosun_bridge_calls_total` | counter | `bridge`, `outcome`: ok, error, input_required, unavailable (503), exception |
+| `bosun_bridge_call_seconds` | histogram | `bridge`: a call through the bridge, start to answer (any outcome) |
+| `bosun_bridge_up` | gauge | `bridge`: 1 while it is served (in lists), 0 while degraded or crash-looping |
 
 `bridge` is a configured name, so the label set is bounded. One process only: with `--workers N`
 these are not exported (as the cache and database series; docs/operations.md).
@@ -26,6 +28,9 @@ class Measured(Protocol):
     in_flight: int
     outcomes: dict[str, int]
     pool: Any
+    call_seconds: Any
+
+    def state(self) -> str: ...
 
 
 class BridgeCollector:
@@ -46,6 +51,10 @@ class BridgeCollector:
                                            labels=["bridge"])
         in_flight = GaugeMetricFamily("bosun_bridge_calls_in_flight", "Calls waiting on a bridged child", labels=["bridge"])
         calls = CounterMetricFamily("bosun_bridge_calls", "Calls through the bridge, by outcome", labels=["bridge", "outcome"])
+        latency = HistogramMetricFamily("bosun_bridge_call_seconds", "Calls through the bridge, start to answer",
+                                        labels=["bridge"])
+        up = GaugeMetricFamily("bosun_bridge_up", "1 while the bridged server is served, 0 while degraded or crash-looping",
+                               labels=["bridge"])
         for bridge in self.bridges:
             pool = bridge.pool
             children.add_metric([bridge.name], pool.live())
@@ -56,4 +65,6 @@ class BridgeCollector:
             in_flight.add_metric([bridge.name], bridge.in_flight)
             for outcome in OUTCOMES:
                 calls.add_metric([bridge.name, outcome], bridge.outcomes.get(outcome, 0))
-        yield from (children, looping, restarts, handshakes, in_flight, calls)
+            latency.add_metric([bridge.name], bridge.call_seconds.cumulative(), bridge.call_seconds.total)
+            up.add_metric([bridge.name], 0.0 if bridge.state() in ("degraded", "crash-looping") else 1.0)
+        yield from (children, looping, restarts, handshakes, in_flight, calls, latency, up)

@@ -137,7 +137,16 @@ class ChildPool:
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         argv = [part.replace(PLACEHOLDER, digest) for part in self.options.command]
         environment = {name: value.replace(PLACEHOLDER, digest) for name, value in self.environment.items()}
+        if self.options.container is not None:
+            return self._in_container(argv, environment)
         return argv, environment
+
+    def _in_container(self, argv: list[str], environment: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+        """`argv` run in the bridge's container: podman's command (with a unique container name, each start) and
+        podman's environment, the child's variables going in by name only (bridge/container.py)."""
+        from bosun.bridge.container import in_container  # only bridges that run containers load it
+
+        return in_container(self.options, argv, environment)
 
     async def start(self, owner: str, key: str = "") -> Child:
         """A new child, after its handshake; not kept in the pool (the caller decides)."""
@@ -159,14 +168,17 @@ class ChildPool:
     async def _start(self, key: str) -> Child:
         options = self.options
         started = time.perf_counter()
-        try:
-            argv, environment = self._for_key(key)
-            process = await ChildProcess.start(limited(argv, options.memory_bytes, options.cpu_seconds, options.open_files),
-                                               environment, options.max_line_bytes, options.name, options.cwd, self.secrets)
-        except ChildStartFailed as failure:
-            self._crashed()
-            raise BridgeUnavailable(str(failure), self.next_start - time.monotonic()) from None
-        child = Child(process, self.on_list_changed, self.on_resource_updated, options.isolation in ("shared", "principal"))
+        if options.remote is not None:
+            child = self._connect()
+        else:
+            try:
+                argv, environment = self._for_key(key)
+                process = await ChildProcess.start(limited(argv, options.memory_bytes, options.cpu_seconds, options.open_files),
+                                                   environment, options.max_line_bytes, options.name, options.cwd, self.secrets)
+            except ChildStartFailed as failure:
+                self._crashed()
+                raise BridgeUnavailable(str(failure), self.next_start - time.monotonic()) from None
+            child = Child(process, self.on_list_changed, self.on_resource_updated, options.isolation in ("shared", "principal"))
         self._watch(child)
         try:
             info = await child.handshake(options.handshake_seconds, self.modern_hint)
@@ -175,7 +187,10 @@ class ChildPool:
             raise
         except HandshakeFailed as failure:
             await child.stop(f"handshake failed: {failure}", 0.5)
-            if self.modern_hint is None and not child.process.alive and time.monotonic() - process.started < options.handshake_seconds:
+            # A process that died on `server/discover` may be a 2025 server that does; a remote that could not be
+            # reached says nothing of its era (a 2025 remote answers discover with an error, and initialize follows).
+            if options.remote is None and self.modern_hint is None and not child.process.alive \
+                    and time.monotonic() - child.process.started < options.handshake_seconds:
                 self.modern_hint = False  # it died on `server/discover`: some 2025 servers do; try `initialize` next
                 log.info("bridge %s: the child ended on server/discover; the next start goes straight to initialize", options.name)
             self._crashed()
@@ -186,13 +201,43 @@ class ChildPool:
         self.modern_hint = info.modern
         self.handshakes += 1
         self.handshake_seconds.observe(time.perf_counter() - started)
-        log.info("bridge %s: pid %d speaks %s (%s)", options.name, process.pid, info.version,
-                 info.server_info.get("name", "unnamed"))
+        if options.remote is not None:
+            log.info("bridge %s: the remote server speaks %s (%s)", options.name, info.version,
+                     info.server_info.get("name", "unnamed"))
+        else:
+            log.info("bridge %s: pid %d speaks %s (%s)", options.name, child.process.pid, info.version,
+                     info.server_info.get("name", "unnamed"))
         self.crashes.clear()
         self.next_start = 0.0
         if self._reaper is None or self._reaper.done():
             self._reaper = asyncio.create_task(self._reap_idle())
         return child
+
+    def _connect(self) -> Child:
+        """A link to the remote server in the place of a process (bridge/http/): the same `Child` over HTTP, so the
+        handshake, routing, backoff and breaker below are the ones every child has. The bridge's links share one
+        `RemoteConnection` (its HTTP connections and credentials), made with the first."""
+        from bosun.bridge.http.connection import RemoteConnection  # a bridge of commands never loads httpx
+        from bosun.bridge.http.credentials import CredentialsFailed
+        from bosun.bridge.http.endpoint import RemoteEndpoint
+        from bosun.bridge.http.link import HttpUpstream
+        from bosun.bridge.rpc import OnNotification, OnRequest
+
+        connection: RemoteConnection | None = getattr(self, "_remote", None)
+        if connection is None:
+            connection = self._remote = RemoteConnection(self.options, lambda: self.closing)
+        endpoint = RemoteEndpoint(self.options.name, connection.shown_url())
+        remote = connection
+
+        def link(on_request: OnRequest, on_notification: OnNotification) -> HttpUpstream:
+            return HttpUpstream(remote, endpoint, on_request, on_notification, self.options.max_line_bytes)
+
+        try:
+            return Child(endpoint, self.on_list_changed, self.on_resource_updated,
+                         self.options.isolation in ("shared", "principal"), link)
+        except CredentialsFailed as failure:  # a secret file gone since the start
+            self._crashed()
+            raise BridgeUnavailable(str(failure), self.next_start - time.monotonic()) from None
 
     def _crashed(self) -> None:
         now = time.monotonic()

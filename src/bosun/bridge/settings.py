@@ -5,7 +5,10 @@ on its own), and how a Kubernetes manifest describes a bridged server without an
 that names no field is refused, naming the fields, rather than ignored: a typo would otherwise
 leave a limit unset without a word. Values: numbers as numbers, lists comma-separated, mappings
 (`ENVIRONMENT`, `SECRET_FILES`, `TOOL_SCOPES`, `TOOL_RATE_LIMITS`) as JSON objects, the command
-as a JSON array or a shell-quoted string.
+as a JSON array or a shell-quoted string, and `REMOTE` (a remote server instead of a command) as a JSON object
+of `RemoteOptions` fields: `{"url": "https://mcp.example/mcp", "header_files": {"X-Api-Key": "/secrets/key"}}`.
+`CONTAINER` (run the command in a container) is a JSON object of `ContainerOptions` fields, lists as JSON arrays:
+`{"image": "registry.example/mcp/fs:1.2", "mounts": ["/srv/data:/data:ro"], "memory": "256m"}`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from bosun.bridge.options import BridgeOptions
+from bosun.bridge.options import BridgeOptions, ContainerOptions, RemoteOptions
 
 PREFIX = "BOSUN_BRIDGE_"
 
@@ -30,6 +33,10 @@ def _value(name: str, kind: Any, text: str) -> Any:
             if not all(isinstance(part, str) for part in parsed):
                 raise ValueError("a JSON array of strings")
             return tuple(parsed)
+        if name == "remote":
+            return _remote(text)
+        if name == "container":
+            return _container(text)
         if kind_text.startswith("dict"):
             loaded = json.loads(text)
             if not isinstance(loaded, dict):
@@ -47,6 +54,35 @@ def _value(name: str, kind: Any, text: str) -> Any:
         return text
     except (ValueError, TypeError) as failure:
         raise ValueError(f"{PREFIX}{name.upper()}={text[:80]!r}: not valid ({failure})") from None
+
+
+def _remote(text: str) -> RemoteOptions:
+    loaded = json.loads(text)
+    if not isinstance(loaded, dict):
+        raise ValueError('a JSON object such as {"url": "https://mcp.example/mcp"}')
+    known = {field.name for field in dataclasses.fields(RemoteOptions)}
+    unknown = sorted(set(loaded) - known)
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0][:40]!r}; the fields are " + ", ".join(sorted(known)))
+    if "url" not in loaded:
+        raise ValueError("url is required")
+    return RemoteOptions(**loaded)
+
+
+def _container(text: str) -> ContainerOptions:
+    loaded = json.loads(text)
+    if not isinstance(loaded, dict):
+        raise ValueError('a JSON object such as {"image": "registry.example/mcp/server:1.2"}')
+    known = {field.name for field in dataclasses.fields(ContainerOptions)}
+    unknown = sorted(set(loaded) - known)
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0][:40]!r}; the fields are " + ", ".join(sorted(known)))
+    if "image" not in loaded:
+        raise ValueError("image is required")
+    for key in ("mounts", "tmpfs"):
+        if key in loaded and not (isinstance(loaded[key], list) and all(isinstance(item, str) for item in loaded[key])):
+            raise ValueError(f"{key}: a JSON array of strings")
+    return ContainerOptions(**loaded)
 
 
 def options_from_environment(environ: Mapping[str, str]) -> BridgeOptions:

@@ -144,6 +144,8 @@ class Gate:
                     scopes = policy.tool_scopes(tool)
                     if tool.rate_limit is not None:
                         limited.append((f"t:{name}", self._limit(tool.rate_limit), 1))
+                    if tool.shared_limit is not None:  # one budget for a group of tools (a gateway's backend)
+                        limited.append((tool.shared_limit[0], self._limit(tool.shared_limit[1]), 1))
             elif granted is not None:
                 scopes = policy.required(method, params)
             else:

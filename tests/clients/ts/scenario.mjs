@@ -1,13 +1,18 @@
 // The scenario both official TypeScript clients run against a Bosun server; prints one JSON object.
+// SCENARIO_PREFIX: the same scenario against the hello example mounted under that prefix (a gateway's backend).
+const prefix = process.env.SCENARIO_PREFIX ?? '';
+const n = (name) => (prefix ? `${prefix}_${name}` : name);
+const u = (uri) => (prefix ? uri.replace('://', `://${prefix}/`) : uri);
+
 export async function runScenario(client, negotiated) {
   const tools = await client.listTools();
-  const add = await client.callTool({ name: 'add', arguments: { a: 2, b: 3 } });
+  const add = await client.callTool({ name: n('add'), arguments: { a: 2, b: 3 } });
   const resources = await client.listResources();
-  const readme = await client.readResource({ uri: 'bosun://readme' });
-  const greeting = await client.readResource({ uri: 'greeting://World' });
+  const readme = await client.readResource({ uri: u('bosun://readme') });
+  const greeting = await client.readResource({ uri: u('greeting://World') });
   const prompts = await client.listPrompts();
-  const review = await client.getPrompt({ name: 'review', arguments: { code: 'x = 1' } });
-  const confirm = await client.callTool({ name: 'confirm_action', arguments: { action: 'deploy' } });
+  const review = await client.getPrompt({ name: n('review'), arguments: { code: 'x = 1' } });
+  const confirm = await client.callTool({ name: n('confirm_action'), arguments: { action: 'deploy' } });
   return {
     protocolVersion: negotiated,
     tools: tools.tools.map((tool) => tool.name),

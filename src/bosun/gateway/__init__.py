@@ -1,0 +1,1 @@
+"""A gateway: many MCP servers, stdio or remote, behind one endpoint, from one `mcpServers` file."""
