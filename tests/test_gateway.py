@@ -324,3 +324,31 @@ def test_the_merged_list_follows_one_backends_list_changed(tmp_path: Path) -> No
     finally:
         stop_server(running)
     assert after - before == {"grow_extra_1"}, after - before
+
+
+def test_a_backend_that_was_down_comes_back_by_itself_without_a_client_naming_it(tmp_path: Path) -> None:
+    """No client names it: the gateway tries it again in the background, once the backoff allows."""
+    flag = tmp_path / "fixed"
+    script = tmp_path / "flaky.sh"
+    script.write_text(f"#!/bin/sh\n[ -e {flag} ] || exit 3\nexec {sys.executable} {misbehaving()['args'][0]} normal\n")
+    script.chmod(0o755)
+    fast = {"backoffInitial": 0.2, "backoffMax": 1.0}
+    running = serve(write(tmp_path, {"good": misbehaving(), "flaky": stdio([str(script)], limits=fast)}))
+    try:
+        with httpx.Client(timeout=30) as http:
+            ready = _wait_ready(http, running)
+            deadline = time.monotonic() + 10
+            while "degraded" not in ready["checks"]["bridge:flaky"]["detail"]:
+                assert time.monotonic() < deadline, ready
+                time.sleep(0.2)
+                ready = _wait_ready(http, running)
+            metrics = http.get(running.url.replace("/mcp", "/metrics")).text
+            assert 'bosun_bridge_up{bridge="flaky"} 0.0' in metrics, metrics[-2000:]
+            flag.touch()
+            deadline = time.monotonic() + 10
+            while 'bosun_bridge_up{bridge="flaky"} 1.0' not in http.get(running.url.replace("/mcp", "/metrics")).text:
+                assert time.monotonic() < deadline, _wait_ready(http, running)["checks"]["bridge:flaky"]
+                time.sleep(0.2)
+            assert "flaky_echo" in _tool_names(http, running.url)
+    finally:
+        stop_server(running)

@@ -251,3 +251,24 @@ def test_a_2025_03_26_batch_over_stdio() -> None:
     assert by_id[2]["result"]["structuredContent"] == {"result": 3} and by_id[3]["result"] == {}
     assert by_id[None]["error"]["code"] == -32600
     assert raw.finish()[0] == b""
+
+
+def test_end_of_input_ends_an_open_listen_at_once_and_the_server_exits() -> None:
+    """A bridge stops its stdio children by closing their stdin: a listen it keeps open must not hold that for the
+    whole close grace (5 s) and end in SIGKILL."""
+    process = subprocess.Popen([BOSUN, "serve", "examples/hello.py", "--transport", "stdio"], cwd=ROOT,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdin is not None and process.stdout is not None
+    listen = {"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen",
+              "params": {"notifications": {"toolsListChanged": True}, "_meta": meta()}}
+    process.stdin.write(json.dumps(listen).encode() + b"\n")
+    process.stdin.flush()
+    acknowledged = json.loads(process.stdout.readline())
+    assert acknowledged["method"] == "notifications/subscriptions/acknowledged", acknowledged
+    began = time.monotonic()
+    process.stdin.close()
+    try:
+        code = process.wait(10)
+    finally:
+        process.kill()
+    assert code == 0 and time.monotonic() - began < 2, (code, time.monotonic() - began)

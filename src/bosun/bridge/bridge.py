@@ -22,7 +22,7 @@ from bosun.app.registry import Registry
 from bosun.bridge import listing
 from bosun.bridge.calls import ForwardedCall, ParkedCalls
 from bosun.bridge.child import Child
-from bosun.bridge.handshake import inbound, outbound_meta
+from bosun.bridge.handshake import MODERN, inbound, outbound_meta
 from bosun.bridge.holder import Holder
 from bosun.bridge.naming import Naming
 from bosun.bridge.options import BridgeOptions
@@ -62,6 +62,7 @@ class Bridge:
         self._syncing: asyncio.Future[None] | None = None
         self._resync = False
         self._watcher: asyncio.Task[None] | None = None
+        self._recovering: asyncio.Future[None] | None = None
         hub.watch(self._interest)
         self.holder = Holder(options, self.pool, self.parked, self._outgoing)
 
@@ -110,10 +111,28 @@ class Bridge:
             listing.install(self, lists)
 
     def withdraw(self, why: str) -> None:
-        """Leave this server out of lists until it answers again (it is down, restarting, or too slow)."""
+        """Leave this server out of lists until it answers again (it is down, restarting, or too slow), and try it
+        again in the background: it comes back without waiting for a client to name it."""
         self.degraded = why
         self.stale = True
         listing.withdraw(self)
+        if self._recovering is None or self._recovering.done():
+            self._recovering = asyncio.ensure_future(self._recover())
+
+    async def _recover(self) -> None:
+        """Load the lists again once the backoff allows (at most every second); when they load, the clients are
+        told their lists changed. Ends when the server is back, or at shutdown."""
+        while self.degraded is not None and not self.pool.closing:
+            await asyncio.sleep(max(1.0, self.pool.next_start - time.monotonic()))
+            if self.degraded is None or self.pool.closing:
+                return
+            try:
+                await self.refresh(Call(None, "tools/list", {}, MODERN, True, {}, None))
+            except Exception:
+                continue  # refresh said why (self.degraded); the pool counted the crash and set the next start
+            for kind in ("tools", "prompts", "resources"):
+                self.hub.deliver(kind)
+            log.info("bridge %s: answering again; back in the lists", self.name)
 
     def _list_changed(self, kind: str) -> None:
         """To this replica's streams only: every replica's children say so to their own replica."""
@@ -326,7 +345,7 @@ class Bridge:
         try:
             if self.options.isolation == "shared":
                 await self.pool.acquire("shared", "")
-            await self.refresh(Call(None, "tools/list", {}, "2026-07-28", True, {}, None))
+            await self.refresh(Call(None, "tools/list", {}, MODERN, True, {}, None))
         except Exception as failure:
             if self.options.required:
                 raise
@@ -352,8 +371,9 @@ class Bridge:
         return not self.options.required or state != "crash-looping", detail
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in (self._watcher, self._recovering):
+            if task is not None:
+                task.cancel()
         self.parked.close()
         await self.pool.close()
         await self.relay.close()

@@ -153,7 +153,7 @@ class Child:
                 self.on_resource_updated(uri)
         elif method == "notifications/message":
             level = _LOG_LEVELS.get(str(params.get("level")), logging.ERROR)
-            log.log(level, "bridge %s: pid %d says: %s", self.process.name, self.process.pid,
+            log.log(level, "bridge %s: %s says: %s", self.process.name, self.process.label,
                     bounded(str(params.get("data")), 1000))
 
     async def stop(self, reason: str = "stopped", grace: float = 2.0) -> None:

@@ -72,6 +72,7 @@ class ChildPool:
         self.running: set[Child] = set()  # every child whose process has not been seen to exit, in the pool or not
         self.starting: Counter[str] = Counter()  # owner -> children still in their handshake (counted in the caps)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._remote: Any = None  # a remote bridge's RemoteConnection (bridge/http/), made with its first link
 
     # State for probes and metrics.
     @property
@@ -223,7 +224,7 @@ class ChildPool:
         from bosun.bridge.http.link import HttpUpstream
         from bosun.bridge.rpc import OnNotification, OnRequest
 
-        connection: RemoteConnection | None = getattr(self, "_remote", None)
+        connection = self._remote
         if connection is None:
             connection = self._remote = RemoteConnection(self.options, lambda: self.closing)
         endpoint = RemoteEndpoint(self.options.name, connection.shown_url())
@@ -287,7 +288,7 @@ class ChildPool:
                 if not child.busy and now - child.last_active > idle:
                     self.children.pop(key, None)
                     self.owners.pop(key, None)
-                    log.info("bridge %s: pid %d idle for %gs; stopping it", self.options.name, child.process.pid, idle)
+                    log.info("bridge %s: %s idle for %gs; stopping it", self.options.name, child.process.label, idle)
                     self._spawn(child.stop(f"stopped (idle for {idle:g}s)"))  # one slow stop holds up no other
 
     async def release(self, key: str) -> None:

@@ -131,6 +131,11 @@ class ChildProcess:
             raise
 
     @property
+    def label(self) -> str:
+        """How the log names it."""
+        return f"pid {self.pid}"
+
+    @property
     def alive(self) -> bool:
         return not self._exit.done()
 

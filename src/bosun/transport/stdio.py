@@ -95,6 +95,7 @@ class StdioEndpoint:
         self.tasks: dict[Any, asyncio.Task[None]] = {}
         self.cancelled: set[Any] = set()
         self._listener: Listener | None = None
+        self.listening: set[Any] = set()  # ids of the open subscriptions/listen requests
         self._pump: asyncio.Task[None] | None = None
         self.result_meta = {META_SERVER_INFO: handlers.server_info}
         self.legacy_table: dict[str, Handler] = {**handlers.legacy, "ping": self._ping, "logging/setLevel": self._set_level,
@@ -289,9 +290,11 @@ class StdioEndpoint:
                          "params": {"_meta": subscription, "notifications": agreed}})
         listener = Listener(kinds, uris)
         self.hub.add(listener)
+        self.listening.add(request_id)
         try:
             await self._pump_changes(listener, subscription)
         finally:
+            self.listening.discard(request_id)
             self.hub.remove(listener)
 
     async def _pump_changes(self, listener: Listener, subscription: dict[str, Any] | None) -> None:
@@ -307,11 +310,17 @@ class StdioEndpoint:
             await self.send(note)
 
     async def close(self, grace: float) -> None:
-        """End of input: let requests in progress finish for `grace` seconds, then cancel what is left."""
+        """End of input: let requests in progress finish for `grace` seconds, then cancel what is left. A listen is
+        no work in progress: it ends at once (it would otherwise hold every stop for the whole grace)."""
         if self._pump is not None:
             self._pump.cancel()
         if self._listener is not None:
             self.hub.remove(self._listener)
+        for request_id in list(self.listening):
+            task = self.tasks.get(request_id)
+            if task is not None:
+                self.cancelled.add(request_id)
+                task.cancel()
         pending = list(self.tasks.values())
         if pending:
             _, late = await asyncio.wait(pending, timeout=grace)

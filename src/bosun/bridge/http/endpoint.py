@@ -35,6 +35,11 @@ class RemoteEndpoint:
         log.info("bridge %s: connecting to the remote server %s", name, shown)
 
     @property
+    def label(self) -> str:
+        """How the log names it (a process is "pid N")."""
+        return f"the link to {self.shown}"
+
+    @property
     def alive(self) -> bool:
         return not self._exit.done()
 
