@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, overload
 
 from bosun.app.completions import check_completer, check_targets
+from bosun.app.extensions import Extension, declare, install
 from bosun.app.handlers import CachePolicy, Handlers
 from bosun.app.prompts import Prompt
 from bosun.app.registry import Registry
@@ -87,6 +88,7 @@ class Server(Mounts):
         self.app: McpApp | None = None  # built by asgi_app()
         self.well_known_routes: dict[str, ASGIApp] = {}
         self.bridges: list[Bridge] = []
+        self.extensions: list[Extension] = []  # MCP extensions (bosun/app/extensions.py)
 
     # Registration.
     @overload
@@ -267,6 +269,7 @@ class Server(Mounts):
         if self.bridges:  # what a bridged server offers is known only once a child has answered
             listed = {"listChanged": True}
             capabilities.update(tools=listed, prompts=listed, resources={"subscribe": True, **listed})
+        declare(self.extensions, capabilities)
         return capabilities
 
     def _handlers(self, settings: Settings, state_keys: list[bytes] | None = None, observer: Any = None,
@@ -281,6 +284,7 @@ class Server(Mounts):
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions, cache, self.page_size,
                             observer, tracing, self.state, auditor=auditor, hide_unauthorized=hide_unauthorized,
                             error_details=settings.error_details, strict_arguments=settings.strict_arguments)
+        install(self.extensions, handlers.modern, handlers.legacy)
         if self.bridges:
             from bosun.bridge.catalog import Catalog
 

@@ -41,7 +41,7 @@ class Gate:
         self.observer = observer
         self.challenges = Challenges(options, policy.challenge_scopes)
         self._tool_limits: dict[str, RateLimit] = {}
-        self._by_header: dict[str, TokenVerifier] = {}
+        self._by_header: dict[str, tuple[TokenVerifier, str]] = {}  # header -> its verifier, and the token (hash cached)
 
     async def authenticate(self, authorization: str | None, api_key: str | None, peer: str | None = None) -> Principal | None:
         """The caller, or None when the server runs open; raises `Refusal` (401; 503 if no one can vouch; 429 when
@@ -66,7 +66,7 @@ class Gate:
                     and verifier.remembered(token) is principal):
                 if len(self._by_header) >= 4096:
                     self._by_header.clear()
-                self._by_header[authorization] = verifier  # the next request skips straight to it
+                self._by_header[authorization] = (verifier, token)  # the next request skips straight to it
             return principal
         except InvalidToken as exc:
             raise self.refuse(self.challenges.invalid(str(exc)), peer=peer) from None
@@ -89,10 +89,12 @@ class Gate:
         """
         if authorization is None:
             return None
-        verifier = self._by_header.get(authorization)
-        if verifier is None:
+        known = self._by_header.get(authorization)
+        if known is None:
             return None
-        principal = verifier.remembered(authorization[7:].lstrip(" "))
+        # The token object kept from the first time: its hash is cached, so the verifier's lookup does not hash
+        # (nor slice) a kilobyte-long JWT again on every request.
+        principal = known[0].remembered(known[1])
         if principal is None:
             del self._by_header[authorization]
         return principal
