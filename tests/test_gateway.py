@@ -352,3 +352,63 @@ def test_a_backend_that_was_down_comes_back_by_itself_without_a_client_naming_it
             assert "flaky_echo" in _tool_names(http, running.url)
     finally:
         stop_server(running)
+
+
+def test_a_remote_backends_resource_updates_reach_only_the_subscribed_client_under_the_prefixed_uri(tmp_path: Path) -> None:
+    """A 2025 remote (FastMCP, mcp 1.x) behind the gateway: its `resources/updated` for its own URI reaches the
+    client that subscribed to the prefixed one, on that client's stream, and no other client."""
+    from remote_bridge import start_fastmcp
+
+    remote = start_fastmcp()
+    running = serve(write(tmp_path, {"notes": {"url": remote.url}, "good": misbehaving()}))
+    streams: dict[str, list[dict[str, Any]]] = {"alice": [], "bob": []}
+    opened = {name: threading.Event() for name in streams}
+    done = threading.Event()
+
+    def session(http: httpx.Client) -> dict[str, str]:
+        init = http.post(running.url, headers=LEGACY, json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        headers = {**LEGACY, "mcp-session-id": init.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+        http.post(running.url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return headers
+
+    def listen(name: str, headers: dict[str, str]) -> None:
+        with httpx.Client(timeout=httpx.Timeout(5, read=None)) as reader, \
+                reader.stream("GET", running.url, headers={**headers, "accept": "text/event-stream"}) as stream:
+            opened[name].set()
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    streams[name].append(json.loads(line[6:]))
+                if done.is_set():
+                    return
+
+    def updates(name: str) -> list[str]:
+        return [note["params"]["uri"] for note in streams[name] if note.get("method") == "notifications/resources/updated"]
+
+    try:
+        with httpx.Client(timeout=30) as http:
+            alice, bob = session(http), session(http)
+            uris = [item["uri"] for item in http.post(running.url, headers=alice, json={
+                "jsonrpc": "2.0", "id": 1, "method": "resources/list", "params": {}}).json()["result"]["resources"]]
+            assert "notes://notes/readme" in uris, uris
+            for name, headers in (("alice", alice), ("bob", bob)):
+                threading.Thread(target=listen, args=(name, headers), daemon=True).start()
+                assert opened[name].wait(10)
+            subscribed = http.post(running.url, headers=alice, json={"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+                                                                       "params": {"uri": "notes://notes/readme"}})
+            assert subscribed.status_code == 200 and "result" in subscribed.json(), subscribed.text
+            time.sleep(0.3)
+            touched = http.post(running.url, headers=bob, json={"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+                "name": "notes_touch", "arguments": {"uri": "notes://readme"}}})
+            assert touched.status_code == 200, touched.text
+            deadline = time.monotonic() + 10
+            while not updates("alice"):
+                assert time.monotonic() < deadline, streams
+                time.sleep(0.05)
+            time.sleep(0.5)
+            done.set()
+    finally:
+        stop_server(running)
+        stop_server(remote)
+    assert updates("alice") == ["notes://notes/readme"], streams["alice"]
+    assert updates("bob") == [], streams["bob"]
