@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
@@ -22,6 +23,7 @@ NAME_FORM = {"type": "object", "properties": {"name": {"type": "string"}}, "requ
 CONFIRM_FORM = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
 
 server = Server("bosun-conformance-server", "0.1.0")
+server.skills(Path(__file__).parent / "skills")  # SEP-2640; the first skill by URI must have a subdirectory (skills-directory)
 
 
 # Content of every kind.

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Run the official MCP conformance suite (--suite all) against the example conformance server,
-# once per protocol revision. Exits non-zero if any check fails at any revision, or if fewer checks
-# pass than conformance/floors.txt records for that revision (a count may only go up).
-#   CONFORMANCE_VERSIONS   revisions to run (default: 2026-07-28 2025-11-25 2025-06-18)
+# once per protocol revision, then the extension scenarios conformance/floors.txt names. Exits non-zero
+# if any check fails, or if fewer checks pass than conformance/floors.txt records (a count may only go up).
+# Extension scenarios (skills, tasks, ...) are not on the spec timeline, so `--spec-version` leaves them
+# out of `--suite all`; the suite runs each one at 2026-07-28. Only the ones floors.txt lists run (an
+# `extension NAME COUNT` line), so an extension Bosun does not serve yet (tasks, issue 25) cannot fail
+# the run: add its line when it passes.
+#   CONFORMANCE_VERSIONS   revisions to run, and `extensions` for the extension scenarios
+#                          (default: 2026-07-28 2025-11-25 2025-06-18 extensions)
 #   CONFORMANCE_URL        test a server that is already running instead of starting one
 #   CONFORMANCE_SERVER     server file to start (default: examples/conformance_server.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
 . scripts/node.sh
-versions="${CONFORMANCE_VERSIONS:-2026-07-28 2025-11-25 2025-06-18}"
+versions="${CONFORMANCE_VERSIONS:-2026-07-28 2025-11-25 2025-06-18 extensions}"
 log_dir="conformance/results"
 mkdir -p "$log_dir"
 server_pid=""
@@ -32,8 +37,47 @@ while time.monotonic() < deadline:
 sys.exit("conformance server did not start")
 PY
 fi
+# One extension scenario per `extension NAME COUNT` line of floors.txt: its checks must all pass, at least COUNT
+# of them. Prints one line per scenario and a total line like the revisions' ("Total: N passed, M failed").
+run_extensions() {
+  local all_passed=0 all_failed=0 outcome=0 name floor log counts passed failed warnings result
+  while read -r name floor; do
+    log="$log_dir/extension-$name.log"
+    if node conformance/node_modules/.bin/conformance server --url "$CONFORMANCE_URL" --scenario "$name" > "$log" 2>&1; then
+      result=ok
+    else
+      result=FAILED
+    fi
+    counts=$(grep -E '^Passed: [0-9]+/[0-9]+, [0-9]+ failed, [0-9]+ warnings' "$log" | tail -n1)
+    passed=$(echo "$counts" | sed -nE 's/^Passed: ([0-9]+)\/.*/\1/p')
+    failed=$(echo "$counts" | sed -nE 's/^Passed: [0-9]+\/[0-9]+, ([0-9]+) failed.*/\1/p')
+    warnings=$(echo "$counts" | sed -nE 's/.*, ([0-9]+) warnings.*/\1/p')
+    if [ -z "$counts" ]; then
+      result="FAILED: no results"
+      failed=1
+    elif [ "${warnings:-0}" -gt 0 ]; then
+      result="FAILED: $warnings warnings"
+    elif [ "${passed:-0}" -lt "$floor" ]; then
+      result="FAILED: $passed checks passed, fewer than the $floor this project has reached (conformance/floors.txt)"
+    fi
+    all_passed=$((all_passed + ${passed:-0}))
+    all_failed=$((all_failed + ${failed:-0}))
+    echo "conformance $name: ${counts:-no summary} ($result)"
+    if [ "$result" != ok ]; then
+      outcome=1
+      grep -E 'FAILURE|WARNING|SKIPPED|Error' "$log" | head -n 40 || tail -n 40 "$log"
+    fi
+  done < <(awk '$1 == "extension" { print $2, $3 }' conformance/floors.txt)
+  echo "conformance extensions: Total: $all_passed passed, $all_failed failed ($([ "$outcome" = 0 ] && echo ok || echo FAILED))"
+  return "$outcome"
+}
+
 status=0
 for version in $versions; do
+  if [ "$version" = extensions ]; then
+    run_extensions || status=1
+    continue
+  fi
   log="$log_dir/$version.log"
   if node conformance/node_modules/.bin/conformance server --url "$CONFORMANCE_URL" --suite all \
       --spec-version "$version" > "$log" 2>&1; then

@@ -28,7 +28,7 @@ if [ "$profile" = dev ]; then
   PYTHON="$python" scripts/bridge_children.sh
   # shellcheck source=scripts/node.sh
   . scripts/node.sh
-  for dir in tests/clients/ts tests/oidc tests/bridge tests/inspector conformance deploy/validate; do
+  for dir in tests/clients/ts tests/oidc tests/bridge tests/inspector tests/apps conformance deploy/validate; do
     [ -f "$dir/package-lock.json" ] || continue
     lock_digest=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
     if [ "$(cat "$dir/node_modules/.bosun-installed" 2>/dev/null)" != "$lock_digest" ]; then
@@ -37,12 +37,15 @@ if [ "$profile" = dev ]; then
     fi
   done
   # Debian's packages the tests run for real: HAProxy (the load balancer in front of several replicas),
-  # Prometheus and promtool (the metrics pipeline), redis-server (built with TLS: native rediss://).
+  # Prometheus and promtool (the metrics pipeline), redis-server (built with TLS: native rediss://),
+  # Chromium and a font (the MCP Apps browser test: headless, driven by puppeteer-core, no browser download).
   # Services are not started by the install (policy-rc.d): tests start their own on free ports.
   missing=()
   command -v haproxy >/dev/null || missing+=(haproxy)
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v chromium >/dev/null || missing+=(chromium)
+  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
   if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       policy=/usr/sbin/policy-rc.d

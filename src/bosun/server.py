@@ -32,7 +32,7 @@ from bosun.data.checks import data_checks, register_data_metrics
 from bosun.data.migrate import upgrade_on_start
 from bosun.data.state import build_state
 from bosun.embed import run_hooks, well_known
-from bosun.mounts import Mounts
+from bosun.extending import Extending
 from bosun.ops import shutdown
 from bosun.ops.health import Check, CheckFn, Health
 from bosun.ops.requestid import RequestIdMiddleware
@@ -48,6 +48,7 @@ from bosun.state.sessions.store import SessionStore
 from bosun.transport.http.app import Hook, McpApp
 from bosun.transport.http.options import HttpOptions
 from bosun.types import ASGIApp
+from bosun.views import Views
 
 if TYPE_CHECKING:
     from bosun.bridge.bridge import Bridge
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Server(Mounts):
+class Server(Views, Extending):
     def __init__(self, name: str, version: str = "0.1.0", *, title: str | None = None, instructions: str | None = None,
                  website_url: str | None = None, icons: list[dict[str, Any]] | None = None,
                  cache: CachePolicy | None = None, page_size: int = 200, database: bool = False,
@@ -112,7 +113,7 @@ class Server(Mounts):
         return register
 
     def add_tool(self, fn: Callable[..., Any], **options: Any) -> Tool:
-        tool = Tool(fn, **options)
+        tool = Tool(fn, **self._view_links(options))  # ui=, visibility=: links to MCP Apps views (bosun/views.py)
         if tool.rate_limit is not None:
             RateLimit.parse(tool.rate_limit)  # fail at registration, not at the first call
         if tool.name in self.registry.tools:
@@ -284,7 +285,7 @@ class Server(Mounts):
         handlers = Handlers(self.registry, sealer, self.capabilities(), self.info, self.instructions, cache, self.page_size,
                             observer, tracing, self.state, auditor=auditor, hide_unauthorized=hide_unauthorized,
                             error_details=settings.error_details, strict_arguments=settings.strict_arguments)
-        install(self.extensions, handlers.modern, handlers.legacy)
+        install(self.extensions, handlers)
         if self.bridges:
             from bosun.bridge.catalog import Catalog
 

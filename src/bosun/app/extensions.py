@@ -4,16 +4,25 @@ An extension is a package of its own (bosun/skills/, bosun/apps/, ...). It reach
 this seam only: the identifier and settings it declares under `capabilities.extensions` (in both eras:
 a 2025 `initialize` answer and a 2026-07-28 `server/discover` carry the same capabilities), and the
 methods it adds to the handlers' tables. Its items (resources, tools) go into the registry like any
-other, so scopes, the audit trail and metrics apply to them unchanged. With no extension registered,
-nothing here runs.
+other, so scopes, the audit trail and metrics apply to them unchanged. An extension whose methods
+need what the core methods use (the page size, the cache hints, whether lists hide what a caller may
+not use) has a `bind(handlers)` method, called before its methods are taken. With no extension
+registered, nothing here runs.
+
+SEP-2133 places each extension's settings object directly under its identifier in
+`capabilities.extensions` (no envelope), which SEP-2640 and the official conformance suite check;
+an extension with no optional features declares `{}`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bosun.protocol.call import Call
+
+if TYPE_CHECKING:
+    from bosun.app.handlers import Handlers
 
 Method = Callable[[Call], Awaitable[dict[str, Any]]]
 
@@ -38,9 +47,13 @@ def declare(extensions: Sequence[Extension], capabilities: dict[str, Any]) -> No
             declared[extension.name] = extension.settings()
 
 
-def install(extensions: Sequence[Extension], modern: dict[str, Method], legacy: dict[str, Method]) -> None:
+def install(extensions: Sequence[Extension], handlers: Handlers) -> None:
     """Add each extension's methods to both tables; one may not replace a core method or another's."""
+    modern, legacy = handlers.modern, handlers.legacy
     for extension in extensions:
+        bind = getattr(extension, "bind", None)
+        if bind is not None:
+            bind(handlers)
         for method, handler in extension.methods().items():
             if method in modern or method in legacy:
                 raise ValueError(f"extension {extension.name}: {method} is already served")

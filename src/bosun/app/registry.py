@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bosun.app.directories import Directory
 from bosun.app.prompts import Prompt
 from bosun.app.resources import Resource, ResourceTemplate
 from bosun.app.tools import Tool
@@ -19,6 +20,8 @@ class Registry:
     resources: dict[str, Resource] = field(default_factory=dict)
     templates: list[ResourceTemplate] = field(default_factory=list)
     prompts: dict[str, Prompt] = field(default_factory=dict)
+    directories: dict[str, Directory] = field(default_factory=dict)
+    """Directory resources (`inode/directory`) by URI: listed by `resources/directory/read`, never read."""
     # (ref type, prompt name or URI template, argument name) -> completer
     completers: dict[tuple[str, str, str], Completer] = field(default_factory=dict)
 

@@ -18,6 +18,7 @@ from bosun.bridge.handshake import outbound_meta
 from bosun.bridge.items import BridgedPrompt, BridgedResource, BridgedTemplate, BridgedTool, Forwarder
 from bosun.bridge.naming import valid_tool_name
 from bosun.bridge.options import BridgeOptions
+from bosun.bridge.views import linked
 from bosun.protocol.errors import McpError
 
 log = logging.getLogger("bosun.bridge")
@@ -89,7 +90,7 @@ def install(bridge: Listed, lists: dict[str, list[dict[str, Any]]]) -> None:
         if not valid_tool_name(name):
             log.warning("bridge %s: tool %r is left out: %r is not a valid tool name", bridge.name, upstream[:100], name[:140])
         elif _free(bridge, registry.tools, name, "tool"):
-            registry.tools[name] = BridgedTool(bridge, definition, name, bridge.scopes(upstream),
+            registry.tools[name] = BridgedTool(bridge, linked(definition, naming), name, bridge.scopes(upstream),
                                                options.tool_rate_limits.get(upstream), upstream in hidden, options.rate_limit)
     for definition in lists["resources"]:
         uri = definition.get("uri")

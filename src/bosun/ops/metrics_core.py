@@ -29,6 +29,7 @@ KNOWN_METHODS = frozenset({
     "initialize", "ping", "server/discover", "tools/list", "tools/call", "resources/list", "resources/templates/list",
     "resources/read", "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get",
     "completion/complete", "logging/setLevel", "subscriptions/listen", "notification", "response", "batch", "invalid",
+    "skills/list", "skills/get", "resources/directory/read",  # the skills extension (bosun/skills/)
 })
 KNOWN_CODES = frozenset({PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR, HEADER_MISMATCH,
                          MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION, LEGACY_RESOURCE_NOT_FOUND})

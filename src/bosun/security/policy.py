@@ -6,7 +6,8 @@ needs what that item declares (`scopes=[...]` at registration). A 2026
 `subscriptions/listen` needs, for every URI in its `resourceSubscriptions`, what
 `resources/subscribe` would need for it: the stream would otherwise carry updates
 the caller may not subscribe to. Lists show a caller only what it may use unless
-BOSUN_AUTH_HIDE_UNAUTHORIZED=false.
+BOSUN_AUTH_HIDE_UNAUTHORIZED=false. The skills extension's `skills/get` needs what reading the
+skill's `SKILL.md` needs, and `resources/directory/read` what its directory declares (app/directories.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from bosun.app.registry import Registry
 from bosun.app.tools import Tool
 from bosun.protocol.principal import Principal
 
-_TARGETED = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "resource", "resources/subscribe": "resource"}
+_TARGETED = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "resource", "resources/subscribe": "resource",
+             "skills/get": "resource", "resources/directory/read": "resource"}
+_BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe", "skills/get", "resources/directory/read")
 
 
 def target_of(method: str, params: Any) -> str | None:
@@ -28,7 +31,7 @@ def target_of(method: str, params: Any) -> str | None:
     if method in ("tools/call", "prompts/get"):
         name = params.get("name")
         return name if type(name) is str else None
-    if method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
+    if method in _BY_URI:
         uri = params.get("uri")
         return uri if type(uri) is str else None
     if method == "completion/complete":
@@ -91,6 +94,9 @@ class Policy:
         found = registry.resources.get(uri)
         if found is not None:
             return found.scopes
+        directory = registry.directories.get(uri)
+        if directory is not None:
+            return directory.scopes
         for template in registry.templates:
             if template.uri_template == uri or template.match(uri) is not None:
                 return template.scopes
