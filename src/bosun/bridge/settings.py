@@ -56,29 +56,26 @@ def _value(name: str, kind: Any, text: str) -> Any:
         raise ValueError(f"{PREFIX}{name.upper()}={text[:80]!r}: not valid ({failure})") from None
 
 
-def _remote(text: str) -> RemoteOptions:
+def _object(text: str, kind: Any, required: str, example: str) -> dict[str, Any]:
+    """A JSON object of `kind`'s fields, `required` among them; an unknown field is refused, naming the fields."""
     loaded = json.loads(text)
     if not isinstance(loaded, dict):
-        raise ValueError('a JSON object such as {"url": "https://mcp.example/mcp"}')
-    known = {field.name for field in dataclasses.fields(RemoteOptions)}
+        raise ValueError(f"a JSON object such as {example}")
+    known = {field.name for field in dataclasses.fields(kind)}
     unknown = sorted(set(loaded) - known)
     if unknown:
         raise ValueError(f"unknown field {unknown[0][:40]!r}; the fields are " + ", ".join(sorted(known)))
-    if "url" not in loaded:
-        raise ValueError("url is required")
-    return RemoteOptions(**loaded)
+    if required not in loaded:
+        raise ValueError(f"{required} is required")
+    return loaded
+
+
+def _remote(text: str) -> RemoteOptions:
+    return RemoteOptions(**_object(text, RemoteOptions, "url", '{"url": "https://mcp.example/mcp"}'))
 
 
 def _container(text: str) -> ContainerOptions:
-    loaded = json.loads(text)
-    if not isinstance(loaded, dict):
-        raise ValueError('a JSON object such as {"image": "registry.example/mcp/server:1.2"}')
-    known = {field.name for field in dataclasses.fields(ContainerOptions)}
-    unknown = sorted(set(loaded) - known)
-    if unknown:
-        raise ValueError(f"unknown field {unknown[0][:40]!r}; the fields are " + ", ".join(sorted(known)))
-    if "image" not in loaded:
-        raise ValueError("image is required")
+    loaded = _object(text, ContainerOptions, "image", '{"image": "registry.example/mcp/server:1.2"}')
     for key in ("mounts", "tmpfs"):
         if key in loaded and not (isinstance(loaded[key], list) and all(isinstance(item, str) for item in loaded[key])):
             raise ValueError(f"{key}: a JSON array of strings")
