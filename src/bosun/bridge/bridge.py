@@ -218,6 +218,7 @@ class Bridge:
         try:
             result = await self._forward(method, params, ctx)
             outcome = "error" if result.get("isError") else "ok"
+            self.degraded = None  # it answers (a server whose list failed once and no list has been asked since)
             return result
         except InputRequired:
             outcome = "input_required"
