@@ -237,7 +237,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 def test_a_gateway_passes_a_bridged_view_through_with_its_link_renamed(gateway: Running) -> None:
     with httpx.Client(timeout=30) as http:
         _, initialized = _session(http, gateway.url, UI)
-        assert initialized["capabilities"]["extensions"] == {"io.modelcontextprotocol/ui": {}}
+        assert initialized["capabilities"]["extensions"] == {  # a gateway passes skills through too (bridge/skills.py)
+            "io.modelcontextprotocol/ui": {}, "io.modelcontextprotocol/skills": {"directoryRead": True}}
         tool = _by_name(_modern(http, gateway.url, "tools/list", capabilities=UI)["tools"])["basic_get-time"]
         assert tool["_meta"]["ui"] == {"resourceUri": "ui://basic/get-time/mcp-app.html"}
         assert tool["_meta"]["ui/resourceUri"] == "ui://basic/get-time/mcp-app.html"

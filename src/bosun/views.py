@@ -70,9 +70,12 @@ class Views(Mounts):
         return options
 
     def bridge(self, command: str | list[str] | tuple[str, ...] = (), **options: Any) -> Bridge:
-        """`Mounts.bridge`; the bridged server's views pass through, so the extension is declared."""
+        """`Mounts.bridge`; the bridged server's views and skills pass through, so both extensions are declared."""
+        from bosun.bridge.skills import BridgedSkills
+
         bridged = super().bridge(command, **options)
         self._apps()
+        BridgedSkills.serve(self.extensions, self.registry, self.bridges)
         return bridged
 
     def _apps(self) -> None:

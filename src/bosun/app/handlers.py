@@ -9,7 +9,6 @@ session transport, `subscriptions/listen` with the stream it opens.
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import orjson
 from bosun.app.context import Context
 from bosun.app.errors import ResourceNotFound, unexpected_error
 from bosun.app.inputs import InputRequired, required_capabilities
+from bosun.app.paging import page
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource
 from bosun.app.sources import CatalogSource
@@ -44,19 +44,6 @@ class CachePolicy:
     read_ttl_ms: int = 0
     list_scope: str = "public"
     read_scope: str = "private"
-
-
-def _cursor_offset(params: dict[str, Any]) -> int:
-    cursor = params.get("cursor")
-    if cursor is None:
-        return 0
-    try:
-        offset = int(base64.urlsafe_b64decode(str(cursor).encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_params("Invalid cursor") from None
-    if offset < 0:
-        raise invalid_params("Invalid cursor")
-    return offset
 
 
 def _check_responses(responses: Any) -> None:
@@ -171,11 +158,7 @@ class Handlers:
 
     # Lists.
     def _page(self, call: Call, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        offset = _cursor_offset(call.params)
-        end = offset + self.page_size
-        result: dict[str, Any] = {key: items[offset:end] if offset or end < len(items) else items}
-        if end < len(items):
-            result["nextCursor"] = base64.urlsafe_b64encode(str(end).encode()).decode()
+        result = page(call.params, key, items, self.page_size)
         if call.modern:
             result["ttlMs"] = self.cache.list_ttl_ms
             result["cacheScope"] = self.cache.list_scope

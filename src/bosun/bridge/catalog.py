@@ -7,7 +7,7 @@ without it, its load goes on, and the clients are told the lists changed when it
 whose children are backing off or crash-looping is taken out of lists at once; it comes back when a
 load succeeds again.
 
-A name the registry does not know (a call, a read, a prompt) is asked of the bridges whose prefix
+A name the registry does not know (a call, a read, a prompt, a skill or a skill's directory) is asked of the bridges whose prefix
 it carries and of no other, so a dead backend can only fail its own calls: with its retryable 503,
 which says why, rather than "unknown tool".
 """
@@ -26,6 +26,7 @@ from bosun.protocol.errors import FORBIDDEN, McpError
 
 log = logging.getLogger("bosun.bridge")
 _OUT = ("crash-looping", "backing-off")
+_BY_URI = ("resources/read", "skills/get", "resources/directory/read")  # the last two: bridge/skills.py
 
 
 class Catalog:
@@ -44,12 +45,13 @@ class Catalog:
             await self._lists(call)
             return
         params = call.params
-        target = params.get("uri") if call.method == "resources/read" else params.get("name")
+        by_uri = call.method in _BY_URI
+        target = params.get("uri") if by_uri else params.get("name")
         if type(target) is not str:
             return
         for bridge in self.bridges:
             naming = bridge.naming
-            if naming.owns_uri(target) if call.method == "resources/read" else naming.owns_name(target):
+            if naming.owns_uri(target) if by_uri else naming.owns_name(target):
                 await bridge.refresh(call)  # its own failure, retryable, is this call's answer
         self._check_scopes(call, target)
 

@@ -18,6 +18,7 @@ from bosun.bridge.handshake import outbound_meta
 from bosun.bridge.items import BridgedPrompt, BridgedResource, BridgedTemplate, BridgedTool, Forwarder
 from bosun.bridge.naming import valid_tool_name
 from bosun.bridge.options import BridgeOptions
+from bosun.bridge.skills import SkillFiles, skill_space
 from bosun.bridge.views import linked
 from bosun.protocol.errors import McpError
 
@@ -62,6 +63,7 @@ async def load(child: Child, name: str, timeout: float) -> dict[str, list[dict[s
                 if not cursor:
                     break
         found[key] = items
+    found["skillSpace"] = skill_space(offered)
     return found
 
 
@@ -101,6 +103,8 @@ def install(bridge: Listed, lists: dict[str, list[dict[str, Any]]]) -> None:
         template = definition.get("uriTemplate")
         if type(template) is str:
             registry.templates.append(BridgedTemplate(bridge, definition, bridge.scopes(template)))
+    for definition in lists.get("skillSpace", ()):  # after the child's own templates, which are more precise
+        registry.templates.append(SkillFiles(bridge, definition, bridge.scopes("*")))
     for definition in lists["prompts"]:
         upstream = definition.get("name")
         if type(upstream) is not str:

@@ -10,10 +10,10 @@ already refused a `skills/get` or directory read the caller lacks the scopes for
 
 from __future__ import annotations
 
-import base64
 from typing import TYPE_CHECKING, Any
 
 from bosun.app.directories import Directory
+from bosun.app.paging import page
 from bosun.app.registry import Registry
 from bosun.protocol.call import Call
 from bosun.protocol.errors import bounded, invalid_params
@@ -26,30 +26,7 @@ if TYPE_CHECKING:
     from bosun.app.handlers import Handlers
 
 
-def _offset(params: dict[str, Any]) -> int:
-    """The same opaque cursor as the core lists: a position, base64-encoded."""
-    cursor = params.get("cursor")
-    if cursor is None:
-        return 0
-    try:
-        offset = int(base64.urlsafe_b64decode(str(cursor).encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_params("Invalid cursor") from None
-    if offset < 0:
-        raise invalid_params("Invalid cursor")
-    return offset
-
-
-def _page(params: dict[str, Any], key: str, items: list[dict[str, Any]], size: int) -> dict[str, Any]:
-    offset = _offset(params)
-    end = offset + size
-    result: dict[str, Any] = {key: items[offset:end]}
-    if end < len(items):
-        result["nextCursor"] = base64.urlsafe_b64encode(str(end).encode()).decode()
-    return result
-
-
-def _uri(call: Call) -> str:
+def uri_of(call: Call) -> str:
     uri = call.params.get("uri")
     if type(uri) is not str:
         raise invalid_params(f"{call.method} needs a 'uri' string")
@@ -104,7 +81,7 @@ class SkillsExtension:
     async def list_skills(self, call: Call) -> dict[str, Any]:
         handlers = self._bound()
         entries = [skill.entry for skill in self.ordered if self._visible(call, self._scopes(skill.uri))]
-        result = _page(call.params, "skills", entries, handlers.page_size)
+        result = page(call.params, "skills", entries, handlers.page_size)
         if call.modern:
             result["ttlMs"] = handlers.cache.list_ttl_ms
             result["cacheScope"] = handlers.cache.list_scope
@@ -112,7 +89,7 @@ class SkillsExtension:
 
     async def get_skill(self, call: Call) -> dict[str, Any]:
         handlers = self._bound()
-        uri = _uri(call)
+        uri = uri_of(call)
         skill = self.skills.get(uri)
         if skill is None:
             raise invalid_params(f"No skill is served at {bounded(uri)}", {"uri": uri})
@@ -124,11 +101,11 @@ class SkillsExtension:
 
     async def read_directory(self, call: Call) -> dict[str, Any]:
         handlers = self._bound()
-        uri = _uri(call)
+        uri = uri_of(call)
         directory: Directory | None = self.registry.directories.get(uri)
         if directory is None:
             if uri in self.registry.resources:
                 raise invalid_params(f"{bounded(uri)} is not a directory resource", {"uri": uri})
             raise invalid_params(f"No directory resource at {bounded(uri)}", {"uri": uri})
         children = [item.definition for item in directory.children.values() if self._visible(call, item.scopes)]
-        return _page(call.params, "resources", children, handlers.page_size)
+        return page(call.params, "resources", children, handlers.page_size)
