@@ -175,3 +175,23 @@ def test_a_killed_backends_skills_answer_a_retryable_503_and_the_rest_still_answ
     finally:
         stop_server(running)
     assert os.path.exists(child)
+
+
+def test_a_bosun_child_with_views_shows_them_to_the_gateway_which_passes_them_on(tmp_path: Path) -> None:
+    """The bridge declares MCP Apps to its children: a Bosun child applies the text fallback to a client that did not,
+    so without that declaration its app-only tool and its tools' `_meta.ui` would never reach the gateway's clients."""
+    data = tmp_path / "data"
+    data.mkdir()
+    child = [BOSUN, "serve", "examples/notes/dashboard.py", "--transport", "stdio"]
+    path = write(tmp_path, {"notes": stdio(child, env={"BOSUN_MIGRATE_ON_START": "true", "BOSUN_DATA_DIR": str(data)},
+                                           cwd=str(ROOT))})
+    running = serve(path)
+    views = {"extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}}
+    try:
+        with httpx.Client(timeout=30) as http:
+            tools = {tool["name"]: tool for tool in modern_call(http, running.url, "tools/list", capabilities=views)
+                     .json()["result"]["tools"]}
+    finally:
+        stop_server(running)
+    assert "notes_dashboard_add_note" in tools, sorted(tools)  # app-only: shown to a client that renders views
+    assert tools["notes_show_notes"]["_meta"]["ui"]["resourceUri"] == "ui://notes/notes/dashboard", tools["notes_show_notes"]

@@ -7,8 +7,9 @@ for this child with `initialize`. The bridge remembers the answer for its comman
 (and restarts) go straight to the handshake that worked.
 
 Bosun declares only the client capabilities it can route to whoever caused a request: elicitation
-and sampling, asked mid-call, reach that call's client. Roots are not declared: a child asks for
-them when it likes, outside any call, and a shared child has no one client whose roots they are.
+and sampling, asked mid-call, reach that call's client; and MCP Apps, whose views it passes through.
+Roots are not declared: a child asks for them when it likes, outside any call, and a shared child has
+no one client whose roots they are.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from bosun.protocol.versions import LATEST_LEGACY, MODERN_VERSIONS
 from bosun.version import __version__
 
 CLIENT_INFO = {"name": "bosun-bridge", "version": __version__}
-ROUTABLE_CAPABILITIES: dict[str, Any] = {"elicitation": {"form": {}}, "sampling": {}}
+ROUTABLE_CAPABILITIES: dict[str, Any] = {"elicitation": {"form": {}}, "sampling": {}, "extensions": {
+    # MCP Apps: Bosun passes views through and gives its own clients without the extension the text fallback
+    # (bosun/apps), so a child may show it what it shows a host that renders views.
+    "io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}}
 MODERN = MODERN_VERSIONS[0]
 RESERVED_META = "io.modelcontextprotocol/"
 
