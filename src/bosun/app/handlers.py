@@ -45,6 +45,14 @@ class CachePolicy:
     list_scope: str = "public"
     read_scope: str = "private"
 
+    def hint(self, call: Call, result: dict[str, Any], read: bool = False) -> dict[str, Any]:
+        """`result` with the hints for a list (or a read) when `call` is 2026-07-28: every list of the server's, its
+        extensions' included, says the same."""
+        if call.modern:
+            result["ttlMs"] = self.read_ttl_ms if read else self.list_ttl_ms
+            result["cacheScope"] = self.read_scope if read else self.list_scope
+        return result
+
 
 def _check_responses(responses: Any) -> None:
     """Every `inputResponses` entry is a result object, whoever reads it (a tool may read them raw)."""
@@ -158,11 +166,7 @@ class Handlers:
 
     # Lists.
     def _page(self, call: Call, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        result = page(call.params, key, items, self.page_size)
-        if call.modern:
-            result["ttlMs"] = self.cache.list_ttl_ms
-            result["cacheScope"] = self.cache.list_scope
-        return result
+        return self.cache.hint(call, page(call.params, key, items, self.page_size))
 
     def _visible(self, call: Call, items: Iterable[Any]) -> list[dict[str, Any]]:
         principal = call.principal

@@ -131,13 +131,6 @@ class BridgedSkills(SkillsExtension):
         for source in self._bound().sources:
             await source.refresh(call)
 
-    def _hints(self, call: Call, result: dict[str, Any], kind: str) -> dict[str, Any]:
-        if call.modern:
-            cache = self._bound().cache
-            result["ttlMs"] = cache.list_ttl_ms if kind == "list" else cache.read_ttl_ms
-            result["cacheScope"] = cache.list_scope if kind == "list" else cache.read_scope
-        return result
-
     async def _page_of(self, source: str, theirs: str | None, call: Call) -> tuple[list[Any], str | None]:
         params = {"cursor": theirs} if theirs is not None else {}
         if not source:
@@ -183,7 +176,7 @@ class BridgedSkills(SkillsExtension):
         result: dict[str, Any] = {"skills": entries}
         if following is not None:
             result["nextCursor"] = following
-        return self._hints(call, result, "list")
+        return self._bound().cache.hint(call, result)
 
     async def _forwarded(self, call: Call, params: dict[str, Any]) -> tuple[Skilled, dict[str, Any]] | None:
         """The answer of the bridge that owns the call's URI (None: no bridge does, the server's own answers)."""
@@ -206,7 +199,7 @@ class BridgedSkills(SkillsExtension):
         skill = result.get("skill")
         if type(skill) is not dict:
             raise invalid_params(f"The bridged server {bridge.name} answered skills/get without a skill")
-        return self._hints(call, {"skill": renamed(skill, bridge.naming)}, "read")
+        return self._bound().cache.hint(call, {"skill": renamed(skill, bridge.naming)}, read=True)
 
     async def read_directory(self, call: Call) -> dict[str, Any]:
         cursor = call.params.get("cursor")

@@ -81,11 +81,7 @@ class SkillsExtension:
     async def list_skills(self, call: Call) -> dict[str, Any]:
         handlers = self._bound()
         entries = [skill.entry for skill in self.ordered if self._visible(call, self._scopes(skill.uri))]
-        result = page(call.params, "skills", entries, handlers.page_size)
-        if call.modern:
-            result["ttlMs"] = handlers.cache.list_ttl_ms
-            result["cacheScope"] = handlers.cache.list_scope
-        return result
+        return handlers.cache.hint(call, page(call.params, "skills", entries, handlers.page_size))
 
     async def get_skill(self, call: Call) -> dict[str, Any]:
         handlers = self._bound()
@@ -93,11 +89,7 @@ class SkillsExtension:
         skill = self.skills.get(uri)
         if skill is None:
             raise invalid_params(f"No skill is served at {bounded(uri)}", {"uri": uri})
-        result: dict[str, Any] = {"skill": skill.entry}
-        if call.modern:
-            result["ttlMs"] = handlers.cache.read_ttl_ms
-            result["cacheScope"] = handlers.cache.read_scope
-        return result
+        return handlers.cache.hint(call, {"skill": skill.entry}, read=True)
 
     async def read_directory(self, call: Call) -> dict[str, Any]:
         handlers = self._bound()
