@@ -34,6 +34,12 @@ def messages(log: Path) -> list[str]:
     return found
 
 
+def exit_logged(log: Path, pid: int, timeout: float = 0.0, what: str = "the exit logged") -> str:
+    """The log's line for the exit of child `pid`, waited for up to `timeout` seconds."""
+    found: list[str] = eventually(lambda: [m for m in messages(log) if f"pid {pid} exited" in m], timeout, what)
+    return found[0]
+
+
 def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
     """`check()`'s first truthy value within `timeout` seconds, else an assertion error naming `what`."""
     deadline = time.monotonic() + timeout
@@ -115,7 +121,7 @@ def test_kill_9_mid_call_fails_the_caller_at_once_and_the_next_call_gets_a_new_c
         assert body["id"] == "long" and body["error"]["code"] == -32603
         assert "unavailable" in body["error"]["message"] and "retry" in body["error"]["message"]
         assert "Starting default" not in body["error"]["message"]  # the child's stderr is for the log, not the client
-        exit_line = eventually(lambda: [m for m in messages(log) if f"pid {first} exited" in m], 5, "the exit logged")[0]
+        exit_line = exit_logged(log, first, 5)
         assert "code -9" in exit_line and "killed by SIGKILL" in exit_line, exit_line
         assert "last stderr: " in exit_line and "Starting default (STDIO) server" in exit_line, exit_line
         # The next call works, on a new child, once the (short) backoff has passed.
@@ -194,7 +200,7 @@ def test_a_sigstopped_child_times_out_the_call_is_cancelled_upstream_and_shutdow
         os.kill(pid, signal.SIGSTOP)
         assert stop_and_wait(running) == 0
         eventually(lambda: not group_members({pid}), 3, "the stopped child stopped with the server")
-        exit_line = [m for m in messages(log) if f"pid {pid} exited" in m][0]
+        exit_line = exit_logged(log, pid)
         # Closing its stdin could not reach it; SIGTERM, with the SIGCONT that lets it act on it, did.
         assert "exited with code -15" in exit_line and "(stopped (the server is shutting down))" in exit_line, exit_line
     finally:
@@ -246,7 +252,7 @@ def test_a_crashed_childs_grandchild_is_killed_with_its_group(tmp_path: Path) ->
         grandchild = int(record.read_text().split()[1])
         os.kill(pid, signal.SIGKILL)
         eventually(lambda: not group_members({pid}), 3, f"the grandchild {grandchild} killed with its group")
-        exit_line = eventually(lambda: [m for m in messages(log) if f"pid {pid} exited" in m], 3, "the exit logged")[0]
+        exit_line = exit_logged(log, pid, 3)
         assert "killed by SIGKILL" in exit_line
     finally:
         stop_server(running)
@@ -261,7 +267,7 @@ def test_a_child_that_closes_its_stdout_but_lives_on_is_stopped(tmp_path: Path) 
         assert answer.status_code == 503 and answer.headers["retry-after"], answer.text
         pid = child_pids(log)[-1]
         eventually(lambda: not group_members({pid}), 5, "the child that closed its stdout stopped")
-        exit_line = [m for m in messages(log) if f"pid {pid} exited" in m][0]
+        exit_line = exit_logged(log, pid)
         assert "(stopped (it lived on after its connection ended))" in exit_line, exit_line
     finally:
         stop_server(running)

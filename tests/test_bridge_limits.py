@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 from bridge_children import EVERYTHING, PYTHON_CHILD, child_pids, start_bridge
-from test_bridge_lifecycle import call, eventually, group_members, messages, text_of
+from test_bridge_lifecycle import call, eventually, exit_logged, group_members, messages, text_of
 
 from conftest import modern_call, modern_headers, stop_server
 
@@ -42,7 +42,7 @@ def test_a_line_over_the_limit_cuts_the_child_off_and_bosun_stays_small(tmp_path
         print(f"Bosun's RSS {rss} -> {rss_after} KiB, peak {peak} -> {peak_after} KiB, after a 64 MiB line")
         assert peak_after - peak < 24 << 10 and rss_after - rss < 24 << 10, (rss, rss_after, peak, peak_after)
         pid = child_pids(log)[-1]
-        exit_line = eventually(lambda: [m for m in messages(log) if f"pid {pid} exited" in m], 5, "the cut-off logged")[0]
+        exit_line = exit_logged(log, pid, 5, "the cut-off logged")
         assert "(cut off: line too long)" in exit_line, exit_line
         eventually(lambda: not group_members({pid}), 3, "the flooding child gone")
     finally:
@@ -57,7 +57,7 @@ def test_a_child_writing_garbage_is_cut_off_after_100_lines(tmp_path: Path) -> N
         assert answer.status_code == 503, answer.text
         assert "it wrote too many lines that are not JSON-RPC" in answer.json()["error"]["message"]
         pid = child_pids(log)[-1]
-        eventually(lambda: [m for m in messages(log) if f"pid {pid} exited" in m], 5, "the cut-off logged")
+        exit_logged(log, pid, 5, "the cut-off logged")
         samples = [m.rsplit(": ", 1)[1] for m in messages(log) if "wrote a line that is not JSON-RPC" in m]
         assert samples == ["garbage 1", "garbage 20", "garbage 40", "garbage 60", "garbage 80", "garbage 100"], samples
         assert any(f"pid {pid} wrote more than 100 lines that are not JSON-RPC" in m for m in messages(log))
@@ -148,7 +148,7 @@ def test_an_idle_child_stops_but_not_during_a_long_call_and_the_next_call_starts
         assert text_of(call(running, "wait", {"seconds": 3})) == "waited"
         first = child_pids(log)
         assert len(first) == 1
-        exit_line = eventually(lambda: [m for m in messages(log) if f"pid {first[0]} exited" in m], 4, "an idle stop")[0]
+        exit_line = exit_logged(log, first[0], 4, "an idle stop")
         assert "(stopped (idle for 1s))" in exit_line, exit_line
         assert any(f"pid {first[0]} idle for 1s; stopping it" in m for m in messages(log))
         eventually(lambda: not group_members(set(first)), 3, "the idle child gone")
