@@ -24,7 +24,7 @@ from bosun.bridge.calls import ForwardedCall
 from bosun.bridge.handshake import ChildInfo, HandshakeFailed, discover, envelope, initialize
 from bosun.bridge.http.endpoint import RemoteEndpoint
 from bosun.bridge.process import ChildProcess
-from bosun.bridge.rpc import ChildGone, OnNotification, OnRequest, Upstream
+from bosun.bridge.rpc import ChildGone, Link, OnNotification, OnRequest, Upstream
 from bosun.ops.logs import bounded
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 
@@ -39,13 +39,14 @@ class Child:
 
     def __init__(self, process: ChildProcess | RemoteEndpoint, on_list_changed: Callable[[str], None],
                  on_resource_updated: Callable[[str], None], shares_clients: bool,
-                 upstream: Callable[[OnRequest, OnNotification], Upstream] | None = None) -> None:
+                 upstream: Callable[[OnRequest, OnNotification], Link] | None = None) -> None:
         """`process` and `upstream` are a child process and its stdio, or a remote server's endpoint and the factory
         of its HTTP link (bridge/http/): the rest of the child is the same for both."""
         self.process = process
         self.on_list_changed = on_list_changed
         self.on_resource_updated = on_resource_updated
         self.shares_clients = shares_clients
+        self.upstream: Link
         if upstream is not None:
             self.upstream = upstream(self._asked, self._notified)
         else:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bosun.bridge.rpc import ChildGone, Upstream
+from bosun.bridge.rpc import ChildGone, Link
 from bosun.protocol.call import META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION
 from bosun.protocol.errors import McpError
 from bosun.protocol.versions import LATEST_LEGACY, MODERN_VERSIONS
@@ -51,7 +51,7 @@ def envelope(capabilities: dict[str, Any] | None = None) -> dict[str, Any]:
             META_CLIENT_CAPABILITIES: ROUTABLE_CAPABILITIES if capabilities is None else capabilities}
 
 
-async def discover(upstream: Upstream, timeout: float) -> ChildInfo | None:
+async def discover(upstream: Link, timeout: float) -> ChildInfo | None:
     """The child's answer to `server/discover` if it is a 2026-07-28 server, else None (it is not)."""
     try:
         result = await upstream.request("server/discover", {"_meta": envelope()}, timeout)
@@ -65,7 +65,7 @@ async def discover(upstream: Upstream, timeout: float) -> ChildInfo | None:
     return _info(True, MODERN, result)
 
 
-async def initialize(upstream: Upstream, timeout: float) -> ChildInfo:
+async def initialize(upstream: Link, timeout: float) -> ChildInfo:
     """Open the child's one 2025 session; Bosun is its only client."""
     params = {"protocolVersion": LATEST_LEGACY, "capabilities": ROUTABLE_CAPABILITIES, "clientInfo": CLIENT_INFO}
     try:

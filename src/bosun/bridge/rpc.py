@@ -26,7 +26,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -51,6 +51,25 @@ class ChildGone(McpError):
 
 OnRequest = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 OnNotification = Callable[[dict[str, Any]], None]
+
+
+class Link(Protocol):
+    """A JSON-RPC connection to one child, whatever carries it: its stdio (`Upstream`) or HTTP to a remote server
+    (bridge/http/link.py). What `Child` and the handshake use of it."""
+
+    closed: str | None
+    """Why the connection is over, once it is."""
+
+    def mint(self) -> int: ...
+
+    async def request(self, method: str, params: dict[str, Any], timeout: float,
+                      request_id: int | None = None) -> dict[str, Any]: ...
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None: ...
+
+    def notify_now(self, method: str, params: dict[str, Any]) -> None: ...
+
+    def close(self, why: str, stop_process: bool = True) -> None: ...
 
 
 class Upstream:

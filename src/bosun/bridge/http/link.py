@@ -1,4 +1,4 @@
-"""JSON-RPC to a remote Streamable HTTP MCP server, with the surface the handshake and `Child` use of `Upstream`.
+"""JSON-RPC to a remote Streamable HTTP MCP server: an `rpc.Link`, as `rpc.Upstream` is over a child's stdio.
 
 Ids are minted here as for a child's stdio, and the remote's own traffic goes to the same `on_request`
 and `on_notification`, so `Child` routes it as it routes a process's. Per era of the remote:
@@ -39,7 +39,7 @@ from bosun.bridge.http.credentials import CredentialsFailed
 from bosun.bridge.http.endpoint import RemoteEndpoint
 from bosun.bridge.http.headers import ACCEPT_BOTH, Mirror, learn, modern_headers
 from bosun.bridge.http.sse import TooLarge
-from bosun.bridge.rpc import ChildGone, OnNotification, OnRequest, Upstream
+from bosun.bridge.rpc import ChildGone, OnNotification, OnRequest
 from bosun.ops.logs import bounded
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 
@@ -60,8 +60,8 @@ class LinkDown(ChildGone):
     """A failure that ends the link (the remote cannot be reached, or its session is gone)."""
 
 
-class HttpUpstream(Upstream):
-    """The same surface as `Upstream` over HTTP; nothing of the stdio reader is used (no `Upstream.__init__`)."""
+class HttpUpstream:
+    """`rpc.Link` over HTTP: what `rpc.Upstream` is over a child's stdio."""
 
     def __init__(self, connection: RemoteConnection, endpoint: RemoteEndpoint, on_request: OnRequest,
                  on_notification: OnNotification, limit: int) -> None:
@@ -88,6 +88,9 @@ class HttpUpstream(Upstream):
         endpoint.goodbye = self._goodbye
 
     # The surface Child and the handshake use.
+    def mint(self) -> int:
+        return next(self._ids)
+
     async def request(self, method: str, params: dict[str, Any], timeout: float, request_id: int | None = None) -> dict[str, Any]:
         if self.closed is not None:
             raise ChildGone(self.closed)
