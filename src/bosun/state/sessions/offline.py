@@ -41,11 +41,6 @@ def is_offline(session_id: str) -> bool:
     return session_id.startswith(_MARK)
 
 
-def unavailable() -> McpError:
-    """Redis is down and this replica does not hold the session: retry (another replica, or later), not 404."""
-    return McpError(INTERNAL_ERROR, "Session store unavailable; retry shortly", http_status=503)
-
-
 def not_shared_yet() -> McpError:
     """Opened on another replica in an outage, not in Redis yet: its write-back is likely on its way; retry."""
     return McpError(INTERNAL_ERROR, "Session not shared by its replica yet; retry shortly", http_status=503)
