@@ -213,7 +213,9 @@ def test_the_outage_warning_is_logged_once_per_30_seconds(tmp_path: Path) -> Non
                 statuses.append(_post(http, server, "unknown", ADD).status_code)
                 statuses.append(_post(http, server, known, ADD).status_code)
                 statuses.append(http.post(server.url, json=INIT, headers=HEADERS).status_code)
-            assert len(statuses) > 100 and set(statuses) == {200, 503}
+            # A session this replica does not hold waits up to HOLD_SECONDS for Redis before its 503: each round takes
+            # that long, and the outage still meets many failures (each would log, without the throttle).
+            assert len(statuses) > 10 and set(statuses) == {200, 503}
             redis.start()
             _until(lambda: _post(http, server, "unknown", ADD).status_code == 404)
     finally:

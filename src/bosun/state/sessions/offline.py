@@ -41,6 +41,11 @@ def is_offline(session_id: str) -> bool:
     return session_id.startswith(_MARK)
 
 
+def unavailable() -> McpError:
+    """Redis is down and this replica does not hold the session: retry (another replica, or later), not 404."""
+    return McpError(INTERNAL_ERROR, "Session store unavailable; retry shortly", http_status=503)
+
+
 def not_shared_yet() -> McpError:
     """Opened on another replica in an outage, not in Redis yet: its write-back is likely on its way; retry."""
     return McpError(INTERNAL_ERROR, "Session not shared by its replica yet; retry shortly", http_status=503)
@@ -59,6 +64,11 @@ class Unwritten:
         self.retain_seconds = retain_seconds
         self.limit = max(1, limit)
         self._first: dict[str, float] = {}  # by first miss, oldest first
+        self._ended: dict[str, None] = {}  # any ids known to have ended, the latest `limit` of them
+
+    def known_ended(self, session_id: str) -> bool:
+        """Deleted here or (as the change bus said) elsewhere: a miss in Redis is certainly a 404."""
+        return session_id in self._ended
 
     def __len__(self) -> int:
         return len(self._first)
@@ -75,6 +85,10 @@ class Unwritten:
 
     def ended(self, session_id: str, now: float) -> None:
         """Deleted, or gone from Redis after it was written back: a miss is a 404 from now on, with no window."""
+        self._ended.pop(session_id, None)
+        self._ended[session_id] = None
+        if len(self._ended) > self.limit:
+            del self._ended[next(iter(self._ended))]
         if is_offline(session_id):
             self._first.pop(session_id, None)
             self._trim(now)

@@ -9,9 +9,9 @@ sessions it touches (`LocalSessions`: bounded, idle-expired), with the plumbing
 When Redis fails (refused, timed out, erroring), the replica stops asking it and
 serves from that copy: sessions it holds keep working, `initialize` opens sessions
 here, and changes, renewals and deletions are remembered. A session it does not
-hold gets a retryable 503 (it may well exist in Redis), never a 404. One task retries
-Redis every `retry_seconds`, and at once when the change bus subscribes again (a new primary
-answers); then the remembered work is written back, and only then do requests go to Redis.
+hold waits up to `HOLD_SECONDS` for Redis, then gets a retryable 503, never a 404. One task retries Redis every
+`retry_seconds`, and at once when the change bus subscribes again (a new primary answers) or such a request
+waits; the remembered work is written back, and only then do requests go to Redis.
 
 With Redis healthy, a session this replica holds is served from its copy too, with no
 round trip, while the change bus keeps that copy true (`freshness`: the rules, and the
@@ -25,12 +25,12 @@ Recovery is one transition: pooled connections are dropped before Redis is tried
 and the client (`redis_client`) retries a command that meets a dead one on a fresh one.
 A session opened in an outage has an id of its own (`sessions_offline`): a replica that
 misses it in Redis before its write-back answers a retryable 503 for a while, not 404.
+For `SETTLE_SECONDS` after an outage any miss is a 503: the read may have met a demoted primary.
 
 A field a client changes (log level, a subscription) is written alone, under WATCH (`change`), so changes
 made at once on several replicas never lose one another. What other replicas must hear (answers to this
 replica's requests to the client, cancellations, DELETEs, changed records, subscription sets) travels on
 the change bus (`changes.redis_bus`), which calls this store's `*_local` methods and `listening`.
-
 Limit: during an outage a session is served only by replicas that already hold it.
 """
 
@@ -50,31 +50,23 @@ from redis.exceptions import RedisError
 
 from bosun.data.redis_client import redis_client
 from bosun.ops.logs import Throttled
-from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.protocol.observe import Observer
 from bosun.state.sessions.fallback import LocalSessions
 from bosun.state.sessions.freshness import REVALIDATE_SECONDS, Freshness, SessionBus
-from bosun.state.sessions.offline import GRACE_RETRIES, Unwritten, not_shared_yet, offline_id
-from bosun.state.sessions.redis_writes import change_fields, replay
-from bosun.state.sessions.session import Session, apply_change
+from bosun.state.sessions.offline import GRACE_RETRIES, Unwritten, is_offline, not_shared_yet, offline_id, unavailable
+from bosun.state.sessions.redis_writes import change_fields, write_back
+from bosun.state.sessions.session import Session, apply_change, refresh
 
 log = logging.getLogger("bosun.sessions")
 
 _WARN_EVERY = 30.0
 # "Redis is unavailable": redis-py's errors (refused, timed out, loading, read-only, out of memory) and the OS's.
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
-
-
-def _unavailable() -> McpError:
-    """Redis is down and this replica does not hold the session: retry (another replica, or later), not 404."""
-    return McpError(INTERNAL_ERROR, "Session store unavailable; retry shortly", http_status=503)
-
-
-def _refresh(session: Session, record: dict[str, Any]) -> None:
-    """Another replica may have changed these; update in place (a GET stream holds the set)."""
-    session.log_level = record["l"]
-    session.subscriptions.clear()
-    session.subscriptions.update(record["s"])
+HOLD_SECONDS = 0.5  # how long a request waits for Redis to be found again, or for another replica's write-back
+_RETRY_SPACING = 0.1
+# Just after an outage a read may still meet a demoted primary (a sentinel failover's split-brain moment, about a
+# second), which misses sessions opened on the new one: for this long a miss is a retryable 503, not a 404.
+SETTLE_SECONDS = 2.0
 
 
 class RedisSessionStore:
@@ -106,7 +98,10 @@ class RedisSessionStore:
         self._reloading: set[asyncio.Task[None]] = set()
         self._down = False  # True from a failure until the retry task has written back and Redis answers again
         self._retrying: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()  # set when the change bus finds Redis again: retry at once
+        self._wake = asyncio.Event()  # set when the change bus finds Redis again, or a request waits: retry at once
+        self._up = asyncio.Event()  # set while Redis is in use (not `_down`)
+        self._up.set()
+        self._back_at = -math.inf  # when Redis was last found again after an outage
         self._outage = Throttled(log, _WARN_EVERY)
         self._warned = False  # an outage warning was logged since the last "back" line
 
@@ -145,7 +140,7 @@ class RedisSessionStore:
         """This replica's copy while it may be trusted (no round trip); else one read of Redis, shared by the
         requests that ask meanwhile; during an outage, the copy or a retryable 503."""
         if self._down:
-            return self._held(session_id)
+            return await self._held_or_back(session_id)
         fresh = self._fresh
         if fresh.since is not None:
             session = self._local.get(session_id)
@@ -161,15 +156,21 @@ class RedisSessionStore:
         return await self._read(session_id)
 
     async def _read(self, session_id: str) -> Session | None:
-        """One round trip: the record, its TTL renewed; this replica's copy if Redis fails now."""
-        if not self._down:
+        """One round trip: the record, its TTL renewed; this replica's copy if Redis fails now. A session another
+        replica opened in an outage and has not written back yet is read again for up to `HOLD_SECONDS`."""
+        deadline = time.monotonic() + HOLD_SECONDS
+        while not self._down:
             stamp = self._fresh.read_started()
             try:
                 raw = await self.redis.getex(self._key(session_id), ex=self._ttl)
             except _FAILURES as exc:
                 self._failed(exc)
-            else:
-                return self._loaded(session_id, raw, self._fresh.checked(stamp))
+                break
+            if (raw is None and is_offline(session_id) and session_id not in self._local and time.monotonic() < deadline
+                    and time.monotonic() - self._back_at < self._unwritten.grace_seconds):  # only just after an outage
+                await asyncio.sleep(0.05)
+                continue
+            return self._loaded(session_id, raw, self._fresh.checked(stamp))
         return self._held(session_id)
 
     async def save(self, session: Session) -> None:
@@ -196,7 +197,7 @@ class RedisSessionStore:
                 if record is None:
                     await self.save(session)  # not in Redis (opened in an outage, written back meanwhile)
                 elif session.id not in self._local.unsaved:
-                    _refresh(session, record)
+                    refresh(session, record)
                 await self._tell(session.id, ended=False)  # other replicas' copies read it again
                 return
         if session.id in self._local:
@@ -223,7 +224,7 @@ class RedisSessionStore:
                     await self._tell(session_id, ended=True)  # a request of it may be running on another replica
                 return removed
         if session_id not in self._local:
-            raise _unavailable()
+            raise unavailable()
         self._local.deleted_during_outage(session_id, time.monotonic())
         self._unwritten.ended(session_id, time.monotonic())
         if self.registry is not None:
@@ -257,6 +258,8 @@ class RedisSessionStore:
             if session is not None and session_id in self._local.unsaved:
                 session.touched = now  # opened or changed during an outage; the write-back is under way
                 return session
+            if now - self._back_at < SETTLE_SECONDS and not self._unwritten.known_ended(session_id):
+                raise unavailable()
             if session is not None:
                 self._local.drop(session_id)  # expired, or deleted on another replica
                 self._unwritten.ended(session_id, now)
@@ -270,9 +273,9 @@ class RedisSessionStore:
                               request_timeout=self.request_timeout, registry=self.registry)
             session.client = record.get("k") or record.get("o") or "-"
             self._local.add(session, strict=False)
-            _refresh(session, record)
+            refresh(session, record)
         elif session_id not in self._local.unsaved:  # else this replica's change is newer; its write-back is under way
-            _refresh(session, orjson.loads(raw))
+            refresh(session, orjson.loads(raw))
         session.touched = now
         session.checked = checked
         return session
@@ -328,7 +331,18 @@ class RedisSessionStore:
             return
         session = self._local.peek(session_id)
         if raw is not None and session is not None and session_id not in self._local.unsaved:
-            _refresh(session, orjson.loads(raw))
+            refresh(session, orjson.loads(raw))
+
+    async def _held_or_back(self, session_id: str) -> Session | None:
+        """Redis is down. A session this replica does not hold waits a moment (`HOLD_SECONDS`) for the retry, which it
+        nudges, before its 503: a cluster whose new primary is already elected answers within that moment."""
+        if self._local.peek(session_id) is None:
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._up.wait(), HOLD_SECONDS)
+            if not self._down:
+                return await self._read(session_id)
+        return self._held(session_id)
 
     def _held(self, session_id: str) -> Session:
         """Redis is down: this replica's copy, or a retryable 503 (not 404: Redis may well hold it)."""
@@ -337,7 +351,7 @@ class RedisSessionStore:
         if session is None or self._local.idle(session, now):
             if session is not None:
                 self._local.drop(session_id)
-            raise _unavailable()
+            raise unavailable()
         session.touched = now
         self._local.unsaved.setdefault(session_id, False)  # renewed here; Redis may have lost it
         return session
@@ -346,6 +360,7 @@ class RedisSessionStore:
     def _failed(self, exc: Exception) -> None:
         """Stop asking Redis, say so (at most every 30 s), and start the one task that retries it."""
         self._down = True
+        self._up.clear()
         self._warn(exc)
         if self._retrying is None or self._retrying.done():
             # A fresh context: the task outlives the request that noticed, and must not log under its request id.
@@ -358,6 +373,7 @@ class RedisSessionStore:
 
     async def _retry(self) -> None:
         while True:
+            await asyncio.sleep(_RETRY_SPACING)  # nudged by every waiting request, still at most this often
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.retry_seconds)
@@ -369,6 +385,8 @@ class RedisSessionStore:
                 self._warn(exc)
                 continue
             self._down = False  # no await since the write-back emptied the log: nothing slips in between
+            self._up.set()
+            self._back_at = time.monotonic()
             self._fresh.restart()  # what happened meanwhile is read from Redis, not trusted to the bus
             if self._warned:
                 self._warned = False
@@ -376,25 +394,6 @@ class RedisSessionStore:
                             sessions, deletions)
             return
 
-    async def _write_back(self) -> tuple[int, int]:
-        """Replay the outage into Redis: deletions, then sessions changed (overwrite) or renewed (restore if lost).
-
-        Loops until the log is empty, because requests keep adding to it while this awaits.
-        On failure whatever was not confirmed goes back into the log for the next attempt.
-        """
+    async def _write_back(self) -> tuple[int, int]:  # redis_writes.write_back: the outage replayed
         await self.redis.ping()
-        sessions = deletions = 0
-        while self._local.unsaved or self._local.deleted:
-            unsaved, deleted = self._local.unsaved, self._local.deleted
-            self._local.unsaved, self._local.deleted = {}, {}
-            try:
-                sessions += await replay(self.redis, self._local, unsaved, deleted, self._key, self._record, self.idle_seconds)
-                deletions += len(deleted)
-            except BaseException:
-                for session_id, changed in unsaved.items():
-                    if session_id in self._local:
-                        self._local.unsaved[session_id] = self._local.unsaved.get(session_id, False) or changed
-                for session_id, when in deleted.items():
-                    self._local.deleted.setdefault(session_id, when)
-                raise
-        return sessions, deletions
+        return await write_back(self.redis, self._local, self._key, self._record, self.idle_seconds)

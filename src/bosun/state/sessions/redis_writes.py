@@ -80,3 +80,27 @@ async def replay(redis: Redis, local: LocalSessions, unsaved: dict[str, bool], d
                     pipe.expire(name, ttl)  # ... and renew it either way
             await pipe.execute()
     return sum(1 for _, value, _, _ in commands if value is not None)
+
+
+async def write_back(redis: Redis, local: LocalSessions, key: Callable[[str], str],
+                     record: Callable[[Session], bytes], idle_seconds: float) -> tuple[int, int]:
+    """Replay the outage into Redis: deletions, then sessions changed (overwrite) or renewed (restore if lost).
+
+    Loops until the log is empty, because requests keep adding to it while this awaits.
+    On failure whatever was not confirmed goes back into the log for the next attempt.
+    """
+    sessions = deletions = 0
+    while local.unsaved or local.deleted:
+        unsaved, deleted = local.unsaved, local.deleted
+        local.unsaved, local.deleted = {}, {}
+        try:
+            sessions += await replay(redis, local, unsaved, deleted, key, record, idle_seconds)
+            deletions += len(deleted)
+        except BaseException:
+            for session_id, changed in unsaved.items():
+                if session_id in local:
+                    local.unsaved[session_id] = local.unsaved.get(session_id, False) or changed
+            for session_id, when in deleted.items():
+                local.deleted.setdefault(session_id, when)
+            raise
+    return sessions, deletions

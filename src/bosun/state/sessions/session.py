@@ -103,6 +103,12 @@ def apply_change(session: Session, level: str | None, subscribe: str | None, uns
         session.subscriptions.discard(unsubscribe)
 
 
+def refresh(session: Session, record: dict[str, Any]) -> None:
+    """A stored record's changeable fields, which another replica may have changed; in place (a GET stream holds the set)."""
+    session.log_level = record["l"]
+    session.subscriptions.clear()
+    session.subscriptions.update(record["s"])
+
 class PendingRegistry(Protocol):
     """Where a session's requests to the client are known to be waiting, across replicas."""
 
