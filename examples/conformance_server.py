@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+from conformance_tasks import add_task_tools
 from pydantic import BaseModel, Field
 
 from bosun import Audio, Context, EmbeddedResource, Image, InputRequired, Server, inputs, user
@@ -24,6 +25,7 @@ CONFIRM_FORM = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "re
 
 server = Server("bosun-conformance-server", "0.1.0")
 server.skills(Path(__file__).parent / "skills")  # SEP-2640; the first skill by URI must have a subdirectory (skills-directory)
+add_task_tools(server)  # SEP-2663 tasks: the tasks-* scenarios' tools
 
 
 # Content of every kind.

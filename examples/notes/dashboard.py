@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 from server import Note, add_note, server  # the reference server beside this file (`bosun serve` puts this folder on the path)
+from sqlalchemy import text
 
 from bosun import Context
 

@@ -45,6 +45,7 @@ from bosun.security.options import RateLimit
 from bosun.servable import Servable
 from bosun.state.replicas import replicated
 from bosun.state.sessions.store import SessionStore
+from bosun.tasking import Tasking
 from bosun.transport.http.app import Hook, McpApp
 from bosun.transport.http.options import HttpOptions
 from bosun.types import ASGIApp
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Server(Views, Extending):
+class Server(Views, Extending, Tasking):
     def __init__(self, name: str, version: str = "0.1.0", *, title: str | None = None, instructions: str | None = None,
                  website_url: str | None = None, icons: list[dict[str, Any]] | None = None,
                  cache: CachePolicy | None = None, page_size: int = 200, database: bool = False,
@@ -101,7 +102,8 @@ class Server(Views, Extending):
         """Register a tool. Options: title, description, annotations, structured_output, icons, meta,
         input_schema, cache_ttl, cache_tags, invalidates, scopes (OAuth scopes needed to call it),
         rate_limit ("10/minute" per caller), strict_arguments (False: ignore unknown arguments),
-        inline (a plain `def` on the event loop: True on your word that it never blocks; False never)."""
+        inline (a plain `def` on the event loop: True on your word that it never blocks; False never), task
+        ("optional"/"required": may run as a durable task; with input_first, safe_to_repeat: docs/tasks.md)."""
         if fn is not None:
             self.add_tool(fn, name=name, **options)
             return fn
@@ -113,12 +115,14 @@ class Server(Views, Extending):
         return register
 
     def add_tool(self, fn: Callable[..., Any], **options: Any) -> Tool:
+        options, task = self._task_options(options)
         tool = Tool(fn, **self._view_links(options))  # ui=, visibility=: links to MCP Apps views (bosun/views.py)
         if tool.rate_limit is not None:
             RateLimit.parse(tool.rate_limit)  # fail at registration, not at the first call
         if tool.name in self.registry.tools:
             raise ValueError(f"a tool named {tool.name!r} is already registered")
         self.registry.tools[tool.name] = tool
+        self._register_task(tool.name, task)  # task=...: bosun/tasking.py
         return tool
 
     def remove_tool(self, name: str) -> None:

@@ -153,6 +153,29 @@ class Context:
     async def error(self, data: Any) -> None:
         await self.log("error", data)
 
+    # Tasks (bosun.tasks): a tool registered with `task=` may run as a durable task.
+    async def report_status(self, message: str) -> None:
+        """Say how far a task has got ("3 of 10 files"): it becomes the task's `statusMessage`, which clients
+        polling it read. Outside a task it does nothing."""
+        task = self._call.task
+        if task is not None:
+            await task.report_status(message)
+
+    async def detach(self) -> None:
+        """For a tool registered with `task=..., input_first=True`: the questions asked so far were answered on the
+        request itself (multi round-trip); from here on the call runs as a task. The task runs the function again
+        from the top with those answers, and there this returns at once. Outside a task tool it does nothing."""
+        task = self._call.task
+        if task is not None:
+            await task.detach(self._answers)
+
+    @property
+    def task_cancelled(self) -> bool:
+        """True once the task this call runs as was cancelled: a plain `def` tool (which no `CancelledError` can
+        reach in its worker thread) checks it to stop early. An `async def` tool is cancelled where it awaits."""
+        task = self._call.task
+        return bool(task is not None and task.cancelled)
+
     # Asking the client.
     async def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         """Send one client request (see `bosun.inputs`) and return the client's result."""

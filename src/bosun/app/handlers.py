@@ -105,6 +105,8 @@ class Handlers:
         self.registry = registry
         self.sealer = sealer
         self.capabilities = capabilities
+        self.session_capabilities = capabilities
+        """What a 2025 `initialize` answers; an extension may add what only that era has (2025-11-25 `tasks`)."""
         self.server_info = server_info
         self.instructions = instructions
         self.cache = cache

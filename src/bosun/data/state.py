@@ -13,6 +13,8 @@ class AppState:
     cache: Cache
     database: Any = None  # bosun.data.db.Database, imported only by servers that use one
     tool_cache: bool = True  # BOSUN_TOOL_CACHE=false turns off tool-result caching (ctx.cache still works)
+    redis_url: str = ""  # REDIS_URL with its credentials: what extensions that share state (tasks) connect to
+    namespace: str = ""  # the server's name: their keys' prefix
 
     async def close(self) -> None:
         """Shutdown hook: return every pooled connection and close the cache's connections."""
@@ -38,4 +40,4 @@ def build_state(settings: Any, namespace: str, wants_database: bool) -> AppState
             statement_timeout_ms=settings.db_statement_timeout_ms,
             application_name=f"bosun-{namespace}",
         )
-    return AppState(cache, database, settings.tool_cache)
+    return AppState(cache, database, settings.tool_cache, settings.redis_url.get_secret_value(), namespace)

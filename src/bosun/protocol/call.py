@@ -59,6 +59,7 @@ class Call:
         "channel",
         "principal",
         "close_stream",
+        "task",
     )
 
     def __init__(
@@ -89,6 +90,9 @@ class Call:
         self.principal: Principal | None = None  # set by the transport from what the security layer established
         # Set by a transport whose response stream the client can resume: ends it early (see Context.close_stream).
         self.close_stream: Callable[[], Awaitable[bool]] | None = None
+        # Set by the tasks extension (bosun.tasks) for a call of a task tool: what `Context.report_status`, `detach`
+        # and `task_cancelled` reach. None for every other call.
+        self.task: Any = None
 
     def wants_log(self, level: str) -> bool:
         """Whether a log message at `level` may be sent for this request."""

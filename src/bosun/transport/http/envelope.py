@@ -16,6 +16,9 @@ from bosun.protocol.versions import ALL_VERSIONS, LEGACY_VERSIONS, MODERN_VERSIO
 from bosun.transport.http.wire import Headers
 
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+# Tasks (SEP-2663): the task id, checked when sent. Not required: clients in use (FastMCP's) leave it out, and the
+# task is found wherever the request lands, since every replica reads the same store.
+NAMED_IF_SENT = {"tasks/get": "taskId", "tasks/update": "taskId", "tasks/cancel": "taskId"}
 _SENTINEL_START = "=?base64?"
 _SENTINEL_END = "?="
 
@@ -67,8 +70,12 @@ def validate_envelope(headers: Headers, message: dict[str, Any], params: dict[st
         raise header_mismatch(f"Mcp-Method header value {bounded(repr(header_method))} does not match body value "
                               f"{bounded(repr(method))}")
     field = NAMED_METHODS.get(method)
-    if field is not None:
+    header_name = headers.get(b"mcp-name") if field is not None else None
+    if field is None and (field := NAMED_IF_SENT.get(method)) is not None:
         header_name = headers.get(b"mcp-name")
+        if header_name is None:
+            return version, capabilities
+    if field is not None:
         if header_name is None:
             raise header_mismatch("required header Mcp-Name is missing")
         body_name = params.get(field)

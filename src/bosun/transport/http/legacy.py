@@ -159,7 +159,7 @@ class LegacyEndpoint:
         except McpError as error:
             await _store_error(send, error, request_id)
             return
-        result: dict[str, Any] = {"protocolVersion": version, "capabilities": self.handlers.capabilities,
+        result: dict[str, Any] = {"protocolVersion": version, "capabilities": self.handlers.session_capabilities,
                                   "serverInfo": self.handlers.server_info}
         if self.handlers.instructions:
             result["instructions"] = self.handlers.instructions
