@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Run the official MCP conformance suite (--suite all) against the example conformance server,
-# once per protocol revision, then the extension scenarios conformance/floors.txt names. Exits non-zero
+# once per protocol revision, then its pending suite (--suite pending: scenarios not yet on the spec timeline,
+# the tasks and skills extensions' among them), then the extension scenarios conformance/floors.txt names. Exits non-zero
 # if any check fails, or if fewer checks pass than conformance/floors.txt records (a count may only go up).
 # Extension scenarios (skills, tasks, ...) are not on the spec timeline, so `--spec-version` leaves them
 # out of `--suite all`; the suite runs each one at 2026-07-28. Only the ones floors.txt lists run (an
-# `extension NAME COUNT` line), so an extension Bosun does not serve yet (tasks, issue 25) cannot fail
-# the run: add its line when it passes.
+# `extension NAME COUNT` line): each must pass every check, and at least COUNT.
 #   CONFORMANCE_VERSIONS   revisions to run, and `extensions` for the extension scenarios
-#                          (default: 2026-07-28 2025-11-25 2025-06-18 extensions)
+#                          (default: 2026-07-28 2025-11-25 2025-06-18 pending extensions)
 #   CONFORMANCE_URL        test a server that is already running instead of starting one
 #   CONFORMANCE_SERVER     server file to start (default: examples/conformance_server.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
 . scripts/node.sh
-versions="${CONFORMANCE_VERSIONS:-2026-07-28 2025-11-25 2025-06-18 extensions}"
+versions="${CONFORMANCE_VERSIONS:-2026-07-28 2025-11-25 2025-06-18 pending extensions}"
 log_dir="conformance/results"
 mkdir -p "$log_dir"
 server_pid=""
@@ -79,8 +79,12 @@ for version in $versions; do
     continue
   fi
   log="$log_dir/$version.log"
-  if node conformance/node_modules/.bin/conformance server --url "$CONFORMANCE_URL" --suite all \
-      --spec-version "$version" > "$log" 2>&1; then
+  if [ "$version" = pending ]; then
+    selection=(--suite pending)
+  else
+    selection=(--suite all --spec-version "$version")
+  fi
+  if node conformance/node_modules/.bin/conformance server --url "$CONFORMANCE_URL" "${selection[@]}" > "$log" 2>&1; then
     result=ok
   else
     result=FAILED

@@ -59,5 +59,7 @@ class Tasking:
         self.extensions.append(created)
         self.on_startup.append(created.start)
         self.on_shutdown.append(created.stop)
-        self.checks.append(Check("tasks", created.check))
+        # Reported by /ready, not failing it: while the task store is unreachable only new tasks fail (503, retryable),
+        # and every replica shares that Redis, so failing readiness would take all of them out of the load balancer.
+        self.checks.append(Check("tasks", created.check, critical=False))
         return created
