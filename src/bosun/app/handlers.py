@@ -113,6 +113,8 @@ class Handlers:
         self.page_size = page_size
         self.sources: list[CatalogSource] = []
         """Bridged servers: asked to bring their items into the registry before a list or an unknown name."""
+        self.listen_hooks: list[Callable[[Call, dict[str, Any]], Awaitable[Any]]] = []
+        """Extensions' `subscriptions/listen` feeds (app.extensions.ListenHook), added by `install`."""
         shared: dict[str, Handler] = {
             "tools/list": self.list_tools,
             "tools/call": self.call_tool,  # audited together with its metrics, in _measured_call

@@ -18,6 +18,7 @@ from bosun.protocol.call import Call
 from bosun.protocol.errors import RATE_LIMITED, McpError, invalid_params
 from bosun.tasks.creating import EXTENSION, LEGACY_VERSION, TaskCalls
 from bosun.tasks.engine import LocalEngine, TaskEngine
+from bosun.tasks.listening import TaskFeed, TaskListening
 from bosun.tasks.memory import MemoryTaskStore
 from bosun.tasks.methods import TaskMethods
 from bosun.tasks.metrics import TaskMetrics
@@ -42,11 +43,17 @@ class TasksExtension:
         self.auditor: Any = None
         self.shared = False
         self._polled: dict[tuple[str, str], float] = {}
+        self.listening = TaskListening(self)
 
     def support(self, tool: str, policy: TaskPolicy) -> None:
         if policy.mode not in ("optional", "required"):
             raise ValueError(f"tool {tool}: task must be 'optional' or 'required', not {policy.mode!r}")
         self.policies[tool] = policy
+
+    def _support(self, tool: Any) -> str:
+        """A tool's 2025-11-25 `execution.taskSupport`."""
+        policy = self.policies.get(tool) if type(tool) is str else None
+        return policy.mode if policy is not None else "forbidden"
 
     # The extension seam.
     def settings(self) -> dict[str, Any]:
@@ -79,10 +86,10 @@ class TasksExtension:
 
         async def list_tools(call: Call) -> dict[str, Any]:
             result = await listing(call)
-            if call.version == LEGACY_VERSION:
-                for tool in result.get("tools", ()):
-                    policy = self.policies.get(tool.get("name"))
-                    tool["execution"] = {"taskSupport": policy.mode if policy is not None else "forbidden"}
+            if call.version == LEGACY_VERSION:  # copies: the listed dicts are the registry's own definitions
+                result = {**result, "tools": [
+                    {**tool, "execution": {"taskSupport": self._support(tool.get("name"))}}
+                    for tool in result.get("tools", ())]}
             return result
 
         handlers.legacy["tools/list"] = list_tools
@@ -90,6 +97,11 @@ class TasksExtension:
                                          "tasks": {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}}
         if handlers.observer is not None:
             self.metrics.register()
+
+    async def listen(self, call: Call, wanted: dict[str, Any]) -> TaskFeed | None:
+        """`notifications/tasks` for the `taskIds` a `subscriptions/listen` stream lists (bosun/tasks/listening.py)."""
+        result: TaskFeed | None = await self.listening.open(call, wanted)
+        return result
 
     # Lifecycle (the server's start-up and shutdown hooks, and its readiness).
     async def start(self) -> None:

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from bosun.app.extensions import close_feeds, open_feeds
 from bosun.app.handlers import Handler, Handlers
 from bosun.ops.heap import freeze_heap
 from bosun.ops.logs import request_id as request_id_var
@@ -223,7 +224,7 @@ class StdioEndpoint:
     async def _modern(self, request_id: Any, method: str, params: dict[str, Any], meta: dict[str, Any]) -> bytes | None:
         version, capabilities = validate_meta(params)
         if method == "subscriptions/listen":
-            await self._listen(request_id, params)
+            await self._listen(Call(request_id, method, params, version, True, capabilities, None))
             return None
         handler = self.handlers.modern.get(method)
         if handler is None:
@@ -279,21 +280,32 @@ class StdioEndpoint:
         return {}
 
     # Change notifications.
-    async def _listen(self, request_id: Any, params: dict[str, Any]) -> None:
-        """2026-07-28 `subscriptions/listen`: acknowledge, then notify until the client cancels the request."""
-        wanted = params.get("notifications")
+    async def _listen(self, call: Call) -> None:
+        """2026-07-28 `subscriptions/listen`: acknowledge, then notify until the client cancels the request.
+        An extension's notifications (app.extensions feeds) are written as they come: each is one whole line."""
+        request_id = call.id
+        wanted = call.params.get("notifications")
         if type(wanted) is not dict:
             raise invalid_params("subscriptions/listen needs a 'notifications' filter object")
         kinds, uris, agreed = listen_filter(wanted, self.handlers.capabilities)
+        hooks = self.handlers.listen_hooks
+        feeds = await open_feeds(hooks, call, wanted, agreed) if hooks else []
         subscription = {META_SUBSCRIPTION_ID: request_id}
-        await self.send({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
-                         "params": {"_meta": subscription, "notifications": agreed}})
+
+        def notify(method: str, note: dict[str, Any]) -> None:
+            self.write(orjson.dumps({"jsonrpc": "2.0", "method": method, "params": {**note, "_meta": subscription}}))
+
         listener = Listener(kinds, uris)
         self.hub.add(listener)
         self.listening.add(request_id)
         try:
+            await self.send({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+                             "params": {"_meta": subscription, "notifications": agreed}})
+            for feed in feeds:
+                feed.start(notify)
             await self._pump_changes(listener, subscription)
         finally:
+            close_feeds(feeds)
             self.listening.discard(request_id)
             self.hub.remove(listener)
 

@@ -3,17 +3,20 @@
 Nothing survives a request here. The version, capabilities and client identity
 come from the request's `_meta`; input from the user comes back as
 `inputResponses` with a sealed `requestState`; change notifications flow on a
-`subscriptions/listen` stream that lives exactly as long as its request.
+`subscriptions/listen` stream that lives exactly as long as its request, and so do
+an extension's own (tasks: `notifications/tasks`), through the feeds of app.extensions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any
 
 import orjson
 
+from bosun.app.extensions import close_feeds, open_feeds
 from bosun.app.handlers import Handlers
 from bosun.asgi import respond, respond_error, too_many_streams
 from bosun.ops.logs import request_id as request_id_var
@@ -29,7 +32,7 @@ from bosun.transport.http.wire import Headers
 from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")
-
+_FEED = "extension"  # the queue item that says an extension's notification is next (no change kind is named so)
 
 
 class ModernEndpoint:
@@ -61,7 +64,9 @@ class ModernEndpoint:
             version, capabilities = validate_envelope(headers, message, params)
             method = message["method"]
             if method == "subscriptions/listen":
-                await self.listen(receive, send, request_id, params)
+                listening = Call(request_id, method, params, version, True, capabilities, None)
+                listening.principal = principal
+                await self.listen(receive, send, listening)
                 return
             handler = self.table.get(method)
             if handler is None:
@@ -108,15 +113,22 @@ class ModernEndpoint:
         if tool is not None and tool.mirrored_headers:
             validate_param_headers(headers, tool.mirrored_headers, params.get("arguments"))
 
-    async def listen(self, receive: Receive, send: Send, request_id: Any, params: dict[str, Any]) -> None:
-        """`subscriptions/listen`: acknowledge, then stream the opted-in changes until either side ends it."""
-        wanted = params.get("notifications")
+    async def listen(self, receive: Receive, send: Send, call: Call) -> None:
+        """`subscriptions/listen`: acknowledge, then stream the opted-in changes until either side ends it.
+
+        Extensions' notifications share the stream's one queue and writer: a feed's message is kept in `pending`
+        and a `_FEED` item queued for it, so the writer sends it in its turn among the changes (two writers on
+        one response could interleave their bytes)."""
+        request_id = call.id
+        wanted = call.params.get("notifications")
         if type(wanted) is not dict:
             raise invalid_params("subscriptions/listen needs a 'notifications' filter object", http_status=400)
         kinds, uris, agreed = listen_filter(wanted, self.handlers.capabilities)
         if self.hub.open_streams() >= self.max_streams:
             await too_many_streams(send, self.max_streams, request_id)
             return
+        hooks = self.handlers.listen_hooks
+        feeds = await open_feeds(hooks, call, wanted, agreed) if hooks else []
         listener = Listener(kinds, uris)
         subscription = {META_SUBSCRIPTION_ID: request_id}
         ack = {"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
@@ -124,17 +136,32 @@ class ModernEndpoint:
         self.hub.add(listener)
         if self.observer is not None:
             self.observer.stream(1)
+        pending: deque[tuple[str, dict[str, Any]]] = deque()
+
+        def notify(method: str, note: dict[str, Any]) -> None:
+            try:
+                listener.queue.put_nowait((_FEED, None))
+            except asyncio.QueueFull:
+                return  # a stuck client: dropped, as the hub drops its changes
+            pending.append((method, note))
 
         def render(kind: str, uri: str | None) -> bytes:
+            if kind == _FEED:
+                method, note = pending.popleft()
+                message = {"jsonrpc": "2.0", "method": method, "params": {**note, "_meta": subscription}}
+                return sse_event(orjson.dumps(message))
             return sse_event(orjson.dumps(_change_notification(kind, uri, subscription)))
 
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             await send({"type": "http.response.body", "body": sse_event(orjson.dumps(ack)), "more_body": True})
+            for feed in feeds:
+                feed.start(notify)
             if await pump_changes(receive, send, listener, render, self.keepalive, self.closing):
                 final = {"resultType": "complete", "_meta": subscription}
                 await send({"type": "http.response.body", "body": sse_event(result_bytes(request_id, final)), "more_body": False})
         finally:
+            close_feeds(feeds)
             self.hub.remove(listener)
             if self.observer is not None:
                 self.observer.stream(-1)
