@@ -27,7 +27,7 @@ from bosun.transport.http.options import ConnectionLimits, HttpOptions, is_loopb
 # workers (cli.ENV_TARGET, ops.shutdown.WORKER_SIGNALS_ENV) and what scripts/ read; `BOSUN_TEST_*` is
 # the tests'. Any other `BOSUN_*` variable is a typo or a stale setting, and is warned about.
 OTHER_VARIABLES = frozenset({"BOSUN_SECRETS_DIR", "BOSUN_TARGET", "BOSUN_DRAIN_SIGNALS", "BOSUN_EXAMPLE"})
-OTHER_PREFIXES = ("BOSUN_TEST_", "BOSUN_BRIDGE_", "BOSUN_GATEWAY_FILE")  # the bridge and the gateway check their own
+OTHER_PREFIXES = ("BOSUN_TEST_", "BOSUN_BRIDGE_", "BOSUN_GATEWAY_FILE", "BOSUN_TASKS_")  # the bridge, the gateway and tasks check their own
 _PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
 CommaList = list[str]  # a comma-separated string in a variable, split by the validators below
 

@@ -105,8 +105,9 @@ class Handlers:
         self.registry = registry
         self.sealer = sealer
         self.capabilities = capabilities
-        self.session_capabilities = capabilities
-        """What a 2025 `initialize` answers; an extension may add what only that era has (2025-11-25 `tasks`)."""
+        self.session_capabilities: dict[str, dict[str, Any]] = {}
+        """What a 2025 `initialize` answers at a revision, where an extension adds what only it has (2025-11-25
+        `tasks`); `capabilities` for the others."""
         self.server_info = server_info
         self.instructions = instructions
         self.cache = cache

@@ -93,7 +93,7 @@ class TasksExtension:
             return result
 
         handlers.legacy["tools/list"] = list_tools
-        handlers.session_capabilities = {**handlers.capabilities,
+        handlers.session_capabilities[LEGACY_VERSION] = {**handlers.capabilities,
                                          "tasks": {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}}
         if handlers.observer is not None:
             self.metrics.register()

@@ -7,8 +7,9 @@ declared on that request (-32021 before anything else). `tasks/result` and `task
 
 2025-11-25 (a session's `tasks` utility): `tasks/get` (the task), `tasks/result` (waits for the end; while
 the task waits for input, asks the session's client on this request's stream and records the answers, as a
-`tasks/update` would), `tasks/list` (the caller's own), `tasks/cancel` (the cancelled task; -32602 when it had
-already ended). `notifications/tasks/status` go out on the `tasks/result` stream as the status changes.
+`tasks/update` would), `tasks/list` (the caller's own; none on a server that runs open, which cannot tell
+callers apart), `tasks/cancel` (the cancelled task; -32602 when it had already ended).
+`notifications/tasks/status` go out on the `tasks/result` stream as the status changes.
 """
 
 from __future__ import annotations
@@ -105,8 +106,11 @@ class TaskMethods:
         if call.modern:
             raise method_not_found(call.method)  # removed by the 2026-07-28 extension
         self._legacy(call)
-        owner = call.principal.key if call.principal is not None else ""
-        records = await self.extension.store.owned(owner, _LIST_LIMIT)
+        if call.principal is None:
+            # A server that runs open cannot tell one requestor from another: every caller's tasks would be listed to
+            # every other, and on such a server a task id is the only thing that guards a task's result. So none are.
+            return {"tasks": []}
+        records = await self.extension.store.owned(call.principal.key, _LIST_LIMIT)
         return {"tasks": [record.legacy_task() for record in records]}
 
     async def result(self, call: Call) -> dict[str, Any]:

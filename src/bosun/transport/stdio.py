@@ -251,7 +251,8 @@ class StdioEndpoint:
             self._pump = asyncio.get_running_loop().create_task(self._pump_changes(self._listener, None))
         else:
             self._listener.uris = self.session.subscriptions
-        result: dict[str, Any] = {"protocolVersion": version, "capabilities": self.handlers.session_capabilities,
+        offered = self.handlers.session_capabilities.get(version, self.handlers.capabilities)
+        result: dict[str, Any] = {"protocolVersion": version, "capabilities": offered,
                                   "serverInfo": self.handlers.server_info}
         if self.handlers.instructions:
             result["instructions"] = self.handlers.instructions

@@ -159,7 +159,8 @@ class LegacyEndpoint:
         except McpError as error:
             await _store_error(send, error, request_id)
             return
-        result: dict[str, Any] = {"protocolVersion": version, "capabilities": self.handlers.session_capabilities,
+        offered = self.handlers.session_capabilities.get(version, self.handlers.capabilities)
+        result: dict[str, Any] = {"protocolVersion": version, "capabilities": offered,
                                   "serverInfo": self.handlers.server_info}
         if self.handlers.instructions:
             result["instructions"] = self.handlers.instructions
