@@ -86,6 +86,9 @@ class MemoryTaskStore:
             record.message = message
         return True
 
+    async def release(self, task_id: str) -> bool:
+        return False  # a run of this process is never redelivered: nothing to count back
+
     async def owned(self, owner: str, limit: int) -> list[TaskRecord]:
         self._purge()
         mine = [record for record in self._records.values() if record.owner == owner]

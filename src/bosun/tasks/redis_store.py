@@ -26,7 +26,10 @@ _CREATE_INDEX = """
 for i = 1, 3 do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1]) end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 1 end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 2 end
-for i = 1, 3 do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3]) end
+for i = 1, 3 do  -- each set lives as long as its latest member: an owner who stops creating leaves nothing behind
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
+  redis.call('PEXPIREAT', KEYS[i], redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')[2])
+end
 return 0
 """
 _CREATE = """
@@ -42,6 +45,12 @@ _BEGIN = """
 local st = redis.call('HGET', KEYS[1], 'st')
 if st ~= 'working' then return 0 end
 return redis.call('HINCRBY', KEYS[1], 'runs', 1)
+"""
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'st') ~= 'working' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'runs') or '0') <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'runs', -1)
+return 1
 """
 _ASK = """
 if redis.call('HGET', KEYS[1], 'st') ~= 'working' then return 0 end
@@ -90,6 +99,7 @@ class RedisTaskStore:
         register = self.redis.register_script
         self._create_index, self._create = register(_CREATE_INDEX), register(_CREATE)
         self._begin, self._ask, self._answer = register(_BEGIN), register(_ASK), register(_ANSWER)
+        self._release = register(_RELEASE)
         self._note, self._finish = register(_NOTE), register(_FINISH)
 
     def _keys(self, task_id: str) -> list[str]:
@@ -147,6 +157,11 @@ class RedisTaskStore:
         if not await self._begin(keys=self._keys(task_id)[:1]):
             return None
         return await self.get(task_id)
+
+    async def release(self, task_id: str) -> bool:
+        """A run handed back by a replica shutting down cleanly: uncount it (`begin` counted it), so the engine's
+        redelivery is not taken for a crash's. False when the task is no longer working (ended, cancelled)."""
+        return bool(await self._release(keys=self._keys(task_id)[:1]))
 
     async def ask(self, task_id: str, requests: dict[str, Any]) -> bool:
         keys = self._keys(task_id)

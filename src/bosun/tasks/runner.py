@@ -13,7 +13,10 @@ tool's coroutine gets `CancelledError` where it awaits; a plain `def` tool, in i
 
 Delivery is at least once: a run that begins more often than it was asked for was redelivered (its
 replica died mid-run). A tool registered `safe_to_repeat=False` then ends `failed` instead of running
-again, and any tool that took its replica down `max_redeliveries` times ends `failed` too.
+again, and any tool that took its replica down `max_redeliveries` times ends `failed` too. A run handed
+back by a replica shutting down cleanly is uncounted again (a store that outlives the process offers
+`release`), unless its tool is not safe to repeat: without that, a long task met by a rolling restart of
+more than `max_redeliveries` replicas ended `failed` though no replica had died.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from bosun.tasks.settings import TaskSettings
 from bosun.tasks.store import TaskStore
 
 log = logging.getLogger("bosun.tasks")
+_CANCEL_READ_SECONDS = 2.0  # how long a cancelled run may take to read its record, to tell a cancel from a shutdown
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +133,12 @@ class TaskRunner:
             await self.end(record, FAILED, error_of(failure), started)
             return
         except asyncio.CancelledError:
+            if not control.cancelled and await self._cancelled(task_id):
+                control.cancelled = True  # the engine's signal came first: a `def` tool's thread sees it now
             if control.cancelled:
                 self.metrics.running.observe(time.perf_counter() - started)
                 return  # the record says cancelled already; the engine's run ends quietly
+            await self._hand_back(record)
             raise  # shutting down: the engine hands the run back for another replica
         finally:
             watch.cancel()
@@ -163,6 +170,27 @@ class TaskRunner:
     def audit(self, record: TaskRecord, outcome: str, seconds: float) -> None:
         if self.auditor is not None:
             self.auditor.record(principal_from(record.principal), "tasks/end", record.tool, outcome, seconds, record.id)
+
+    async def _cancelled(self, task_id: str) -> bool:
+        """Whether a `CancelledError` the run got is the task's cancel (the engine's signal, from whichever replica took
+        the `tasks/cancel`) rather than this replica shutting down: the record says. Without this a plain `def` tool,
+        whose thread no `CancelledError` reaches, never saw `ctx.task_cancelled` and ran to its end."""
+        try:
+            record = await asyncio.wait_for(self.store.get(task_id), _CANCEL_READ_SECONDS)
+        except Exception:
+            return False  # unknown: treated as a shutdown, so the run is handed back rather than lost
+        return record is None or record.status == CANCELLED
+
+    async def _hand_back(self, record: TaskRecord) -> None:
+        """This replica stops cleanly mid-run: the run it began is not a crash, so it does not count towards
+        `max_redeliveries` (the store's `release`). A tool not safe to repeat stays counted: it was stopped partway,
+        and its next run must end `failed` rather than start it again."""
+        policy = self.policies.get(record.tool)
+        release = self.store.release
+        if policy is not None and not policy.safe_to_repeat:
+            return
+        with contextlib.suppress(Exception):  # not released: counted as a crash, the safe side
+            await asyncio.wait_for(release(record.id), _CANCEL_READ_SECONDS)
 
     async def _watch(self, control: RunningTask, running: asyncio.Task[Any] | None) -> None:
         """Read the record now and then: a cancel whose signal was lost still stops the run."""

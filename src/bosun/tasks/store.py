@@ -55,6 +55,11 @@ class TaskStore(Protocol):
         """Compare-and-set to a terminal status: True if this call made the move, False if one was already set."""
         ...
 
+    async def release(self, task_id: str) -> bool:
+        """A run handed back at shutdown is not counted as one that died (`runs` less one while `working`), so a
+        rolling restart never uses up a task's redeliveries. True if it was counted back."""
+        ...
+
     async def owned(self, owner: str, limit: int) -> list[TaskRecord]:
         """The owner's tasks still kept, newest first (2025-11-25 `tasks/list`)."""
         ...
