@@ -26,6 +26,8 @@ if [ "$profile" = dev ]; then
   fi
   # Python MCP servers the bridge tests run as children, on the 2025-only SDK: a venv of their own.
   PYTHON="$python" scripts/bridge_children.sh
+  # FastMCP's client with fastmcp-tasks (tests/test_tasks_client.py): redis-py pins that clash with Bosun's, a venv too.
+  PYTHON="$python" scripts/tasks_client.sh
   # shellcheck source=scripts/node.sh
   . scripts/node.sh
   for dir in tests/clients/ts tests/oidc tests/bridge tests/inspector tests/apps conformance deploy/validate; do

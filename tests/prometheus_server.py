@@ -3,8 +3,8 @@
 One of each thing a dashboard panel or an alert reads: a plain tool, a cached one (cache hits and misses), one that
 goes to PostgreSQL (the pool gauges, checkout waits, and a 503 when the database is stopped), one that fails on
 request (ToolError, or any other exception: both end as an `isError` result, outcome `error`), one that asks for
-input (outcome `input_required`; `exception` when the client cannot answer), one with a rate limit, a resource and
-a prompt.
+input (outcome `input_required`; `exception` when the client cannot answer), one with a rate limit, a durable task
+tool (so the `bosun_tasks_*` families the dashboard's Tasks row reads are exported), a resource and a prompt.
 """
 
 from __future__ import annotations
@@ -78,6 +78,13 @@ async def confirm(action: str, ctx: Context) -> str:
 def scarce() -> str:
     """Once a minute per caller: the second call is refused (429, `rate_limited`)."""
     return "granted"
+
+
+@server.tool(task="optional")
+async def report(ctx: Context) -> str:
+    """A task for clients that declare the tasks extension (docs/tasks.md); registering it exports the task metrics."""
+    await ctx.report_status("writing")
+    return "written"
 
 
 @server.resource("bosun://motd")
