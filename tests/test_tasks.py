@@ -10,6 +10,9 @@ tests/test_tasks_legacy.py.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 import redis as redis_py
-from tasks_http import ALICE, BOB, Servers, Tasks, api_keys, until
+from tasks_http import ALICE, BOB, SERVER, Servers, Tasks, api_keys, until
 
-from conftest import Running, free_port, stop_server
+from conftest import ROOT, Running, free_port, stop_server
 from pg import PrivateRedis
 
 BACKENDS = pytest.mark.parametrize("backend", ["memory", "redis"])
@@ -239,9 +242,14 @@ def test_readiness_names_the_task_store_while_its_redis_is_down(serve: Servers, 
             return body if body["checks"]["tasks"]["ok"] is ok else None
 
         until(lambda: tasks_check(True))
+        created = Tasks(http, server).create("slow", {"seconds": 30})
         redis.stop()
         down = until(lambda: tasks_check(False), 5)
         assert "tasks" in down["failing"] and "ConnectionError" in down["checks"]["tasks"]["detail"]
+        # While it is down: a retryable 503 that names no host, for a new task and for one that exists.
+        for method, params in (("tools/call", {"name": "slow", "arguments": {"seconds": 1}}), ("tasks/get", {"taskId": created})):
+            status, error = Tasks(http, server).error(method, params)
+            assert (status, error["code"], error["message"]) == (503, -32603, "The task store is unavailable; retry shortly")
         redis.start()  # the same port, empty
         back = until(lambda: tasks_check(True), 10)
         assert "tasks" not in back["failing"]
@@ -252,6 +260,17 @@ def test_readiness_names_the_task_store_while_its_redis_is_down(serve: Servers, 
 
 
 def test_task_settings_are_not_reported_as_unknown(serve: Servers, tmp_path: Path) -> None:
-    server = serve({"BOSUN_TASKS_TTL_SECONDS": "60"})
+    server = serve({"BOSUN_TASKS_TTL_SECONDS": "60", "BOSUN_TASKS_TTL_SECOND": "5"})  # the second, a typo
     stop_server(server)
-    assert "BOSUN_TASKS_TTL_SECONDS is not a Bosun setting" not in (tmp_path / "server.log").read_text()
+    log = (tmp_path / "server.log").read_text()
+    assert "BOSUN_TASKS_TTL_SECONDS is not a Bosun setting" not in log
+    assert "BOSUN_TASKS_TTL_SECOND: not a tasks setting, ignored" in log
+
+
+def test_task_tools_with_several_workers_and_no_redis_refuse_to_start() -> None:
+    """Without Redis each worker would keep its own tasks, and a poll reaching another worker would not find its task."""
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "BOSUN_REDIS_URL")}
+    run = subprocess.run([sys.executable, "-m", "bosun", "serve", SERVER, "--workers", "2", "--port", str(free_port())],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "task tools with --workers/BOSUN_WORKERS above 1 need REDIS_URL" in run.stderr

@@ -15,6 +15,7 @@ class AppState:
     tool_cache: bool = True  # BOSUN_TOOL_CACHE=false turns off tool-result caching (ctx.cache still works)
     redis_url: str = ""  # REDIS_URL with its credentials: what extensions that share state (tasks) connect to
     namespace: str = ""  # the server's name: their keys' prefix
+    workers: int = 1  # `--workers N`: an extension whose state lives in the process refuses more than one without Redis
 
     async def close(self) -> None:
         """Shutdown hook: return every pooled connection and close the cache's connections."""
@@ -40,4 +41,5 @@ def build_state(settings: Any, namespace: str, wants_database: bool) -> AppState
             statement_timeout_ms=settings.db_statement_timeout_ms,
             application_name=f"bosun-{namespace}",
         )
-    return AppState(cache, database, settings.tool_cache, settings.redis_url.get_secret_value(), namespace)
+    return AppState(cache, database, settings.tool_cache, settings.redis_url.get_secret_value(), namespace,
+                    settings.workers)

@@ -21,11 +21,22 @@ from typing import Any
 from bosun.tasks.engine import Run
 
 
+def docket_url(url: str) -> str:
+    """`REDIS_URL` as docket reads it. Docket parses a Cluster URL with `urlparse`, which takes one host, so it gets the
+    first seed only (its cluster client finds every other node from one); every other form it reads as Bosun does."""
+    scheme, _, rest = url.partition("://")
+    if not scheme.endswith("+cluster"):
+        return url
+    end = min((index for index in (rest.find("/"), rest.find("?")) if index >= 0), default=len(rest))
+    credentials, at, hosts = rest[:end].rpartition("@")
+    return f"{scheme}://{credentials}{at}{hosts.split(',')[0]}{rest[end:]}"
+
+
 class DocketEngine:
     def __init__(self, url: str, name: str, concurrency: int, redelivery_seconds: float) -> None:
         from docket import Docket
 
-        self.docket = Docket(name=name, url=url, execution_ttl=timedelta(minutes=5))
+        self.docket = Docket(name=name, url=docket_url(url), execution_ttl=timedelta(minutes=5))
         self.concurrency = concurrency
         self.redelivery = timedelta(seconds=redelivery_seconds)
         self._worker: Any = None

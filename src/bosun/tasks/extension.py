@@ -10,10 +10,17 @@ and runs on docket (any replica runs, answers and cancels any task); without, bo
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
+
+from bosun.app.extensions import Method
 from bosun.app.handlers import Handlers
+from bosun.config import ConfigError
+from bosun.ops.logs import Throttled
 from bosun.protocol.call import Call
 from bosun.protocol.errors import RATE_LIMITED, McpError, invalid_params
 from bosun.tasks.creating import EXTENSION, LEGACY_VERSION, TaskCalls
@@ -27,7 +34,31 @@ from bosun.tasks.runner import TaskPolicy, TaskRunner
 from bosun.tasks.settings import TaskSettings
 from bosun.tasks.store import TaskStore
 
-_POLL_SLACK = 0.5  # a poll may come this fraction of `pollIntervalMs` early before it is refused (when enforced)
+_POLL_SLACK = 0.5
+_STORE_FAILURES = (RedisError, OSError, TimeoutError)  # Redis refused, timed out, or erred: the task store is unavailable
+log = logging.getLogger("bosun.tasks")
+_outage = Throttled(log, 30.0)
+
+
+def unavailable(failure: BaseException) -> McpError:
+    """The task store (Redis) failed: a retryable 503, said in the log at most every 30 s, never its details to the
+    client (a connection error can name hosts)."""
+    _outage.warning("task store unavailable: %s: %s", type(failure).__name__, failure)
+    return McpError(-32603, "The task store is unavailable; retry shortly", http_status=503)
+
+
+def guarded(handler: Method) -> Method:
+    """`handler`, with a failure of the task store answered 503 (retryable) rather than a generic internal error."""
+
+    async def guarded_handler(call: Call) -> dict[str, Any]:
+        try:
+            return await handler(call)
+        except McpError:
+            raise
+        except _STORE_FAILURES as failure:
+            raise unavailable(failure) from None
+
+    return guarded_handler  # a poll may come this fraction of `pollIntervalMs` early before it is refused (when enforced)
 
 
 class TasksExtension:
@@ -60,7 +91,7 @@ class TasksExtension:
         return {}
 
     def methods(self) -> dict[str, Any]:
-        return TaskMethods(self).table()
+        return {method: guarded(handler) for method, handler in TaskMethods(self).table().items()}
 
     def bind(self, handlers: Handlers) -> None:
         self.settings_ = TaskSettings.from_env()
@@ -75,6 +106,9 @@ class TasksExtension:
             self.engine = DocketEngine(redis_url, f"{namespace}:tasks", self.settings_.concurrency,
                                        self.settings_.redelivery_seconds)
             self.shared = True
+        elif getattr(app, "workers", 1) > 1:
+            raise ConfigError("task tools with --workers/BOSUN_WORKERS above 1 need REDIS_URL: without Redis each worker "
+                              "keeps its own tasks, and a poll that reaches another worker would not find its task")
         else:
             self.engine = LocalEngine(self.settings_.concurrency)
         self.auditor = handlers.auditor
@@ -121,11 +155,17 @@ class TasksExtension:
         """Kept (within the caps), then queued; a task that cannot be queued ends `failed` and the call fails 503."""
         settings = self.settings_
         started = time.perf_counter()
-        await self.store.create(record, settings.per_principal, settings.total)
+        try:
+            await self.store.create(record, settings.per_principal, settings.total)
+        except McpError:
+            raise
+        except _STORE_FAILURES as failure:
+            raise unavailable(failure) from None
         try:
             await self.engine.submit(record.id, record.rounds)
         except Exception as failure:
-            await self.store.finish(record.id, "failed", {"code": -32603, "message": "The task could not be queued"})
+            with contextlib.suppress(Exception):  # the store may be down too: then the record expires at its TTL
+                await self.store.finish(record.id, "failed", {"code": -32603, "message": "The task could not be queued"})
             raise McpError(-32603, "The task engine is unavailable; retry shortly", http_status=503) from failure
         self.metrics.count("created")
         if self.auditor is not None:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
+
+KNOWN = frozenset({"BOSUN_TASKS_TTL_SECONDS", "BOSUN_TASKS_MAX_TTL_SECONDS", "BOSUN_TASKS_POLL_SECONDS",
+                   "BOSUN_TASKS_ENFORCE_POLL_INTERVAL", "BOSUN_TASKS_PER_PRINCIPAL", "BOSUN_TASKS_TOTAL",
+                   "BOSUN_TASKS_CONCURRENCY", "BOSUN_TASKS_REDELIVERY_SECONDS", "BOSUN_TASKS_MAX_REDELIVERIES",
+                   "BOSUN_TASKS_CANCEL_CHECK_SECONDS", "BOSUN_TASKS_GRACE_SECONDS"})
 
 
 def _number(name: str, default: float, low: float) -> float:
@@ -35,6 +41,11 @@ class TaskSettings:
 
     @classmethod
     def from_env(cls) -> TaskSettings:
+        """The settings; a `BOSUN_TASKS_*` name that is none of them is said (config.py leaves the prefix to us)."""
+        stray = sorted(name for name in os.environ if name.upper().startswith("BOSUN_TASKS_") and name.upper() not in KNOWN)
+        if stray:
+            logging.getLogger("bosun.config").warning("%s: not a tasks setting, ignored (known: %s)", ", ".join(stray),
+                                                      ", ".join(sorted(KNOWN)))
         enforce = os.environ.get("BOSUN_TASKS_ENFORCE_POLL_INTERVAL", "").strip().lower() in ("1", "true", "yes", "on")
         return cls(
             ttl_seconds=_number("BOSUN_TASKS_TTL_SECONDS", cls.ttl_seconds, 1),
