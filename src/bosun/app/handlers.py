@@ -18,7 +18,7 @@ import orjson
 
 from bosun.app.context import Context
 from bosun.app.errors import ResourceNotFound, unexpected_error
-from bosun.app.inputs import InputRequired, required_capabilities
+from bosun.app.inputs import Continued, InputRequired, required_capabilities
 from bosun.app.paging import page
 from bosun.app.registry import Registry
 from bosun.app.resources import Resource
@@ -81,6 +81,8 @@ def _failure(failure: BaseException) -> str:
     """How a call that raised went, for the audit trail: error:<code>, cancelled or exception."""
     if isinstance(failure, McpError):
         return f"error:{failure.code}"
+    if isinstance(failure, Continued):
+        return "continued"  # as a task (bosun.tasks): its own records say how it ends
     return "cancelled" if isinstance(failure, asyncio.CancelledError) else "exception"
 
 
@@ -294,6 +296,8 @@ class Handlers:
             return result
         except BaseException as failure:
             audited = _failure(failure)  # the metric keeps its bounded "exception"; the audit says which
+            if audited == "continued":
+                outcome = "ok"  # the request did its part: the rest runs as a task
             raise
         finally:
             seconds = time.perf_counter() - started

@@ -27,6 +27,11 @@ CAPABILITY_FOR = {
 _ELICIT_ACTIONS = frozenset({"accept", "decline", "cancel"})
 
 
+class Continued(BaseException):
+    """The call goes on elsewhere: raised on the request by an extension that takes the rest of it over (tasks:
+    `ctx.detach()`). A BaseException, so nothing between the function and that extension takes it for a failure."""
+
+
 class InputRequired(Exception):
     """The call needs answers from the client before it can finish.
 

@@ -20,6 +20,7 @@ import secrets
 from typing import Any
 
 from bosun.app.handlers import Handler
+from bosun.app.inputs import Continued
 from bosun.protocol.call import Call
 from bosun.protocol.errors import METHOD_NOT_FOUND, MISSING_REQUIRED_CLIENT_CAPABILITY, McpError, invalid_params
 from bosun.tasks.record import TaskRecord, principal_fields
@@ -39,11 +40,11 @@ def extension_required() -> McpError:
                     {"requiredCapabilities": {"extensions": {EXTENSION: {}}}}, http_status=400)
 
 
-class Detached(BaseException):
+class Detached(Continued):
     """`ctx.detach()` on the request of an `input_first` tool: the rest runs as a task, with these answers.
 
-    A BaseException so that nothing between the tool and this module (which turns a tool's exceptions into
-    `isError` results) takes it for a failure."""
+    A `Continued` (a BaseException) so that nothing between the tool and this module (which turns a tool's exceptions
+    into `isError` results) takes it for a failure, and the audit trail says `continued`."""
 
     def __init__(self, answers: dict[str, Any]) -> None:
         super().__init__("detached")
