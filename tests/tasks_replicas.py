@@ -10,9 +10,7 @@ meet HAProxy's own 503s for as long as a dead replica stays in rotation, which s
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -32,45 +30,10 @@ PICKUP_BOUND = 3 * REDELIVERY + 5  # a killed replica's run starts elsewhere wit
 
 
 class CheckedBalancer(Balancer):
-    """tests/balancer.py's HAProxy, with health checks on `/ready` (every 200 ms, out after one failure, back
-    after two passes) and up to three retries of a request that reached no replica, each on another one."""
+    """tests/balancer.py's HAProxy with its health checks, retries and stats (`checked`)."""
 
     def __init__(self, replicas: list[Running], directory: Path) -> None:
-        haproxy = shutil.which("haproxy")
-        assert haproxy is not None, "haproxy is missing: scripts/setup.sh dev installs it"
-        self.port = free_port()
-        self.stats = f"http://127.0.0.1:{free_port()}/stats;csv"
-        servers = "\n".join(f"  server r{index} {replica.base.removeprefix('http://')} check inter 200 fall 1 rise 2"
-                            for index, replica in enumerate(replicas))
-        config = directory / "haproxy.cfg"
-        config.write_text(f"""global
-  maxconn 512
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  retries 3
-  option redispatch 1
-  retry-on conn-failure empty-response
-frontend mcp
-  bind 127.0.0.1:{self.port}
-  default_backend replicas
-frontend stats
-  bind {self.stats.removeprefix("http://").split("/")[0]}
-  stats enable
-  stats uri /stats
-backend replicas
-  balance roundrobin
-  option httpchk GET /ready
-{servers}
-""")
-        with (directory / "haproxy.log").open("ab") as log:  # its DOWN/UP lines, for a failure's diagnosis
-            self.process = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log)
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        wait_ready([replica.base for replica in replicas], 20)
-        wait_ready([f"http://127.0.0.1:{self.port}"], 10, "/health")
-        time.sleep(0.6)  # two passing checks: every replica in rotation
+        super().__init__(replicas, directory, checked=True)
 
     def retried(self) -> dict[str, int]:
         """HAProxy's own count of requests it tried again (`wretr`) and sent to another replica (`wredis`): the

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,10 @@ from tasks_http import ALICE, BOB, SERVER, Servers, Tasks, api_keys, until
 from conftest import ROOT, Running, free_port, stop_server
 from pg import PrivateRedis
 
+pytest_plugins = ["tasks_fixtures"]  # `private_redis`, `serve`
 BACKENDS = pytest.mark.parametrize("backend", ["memory", "redis"])
 
 
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    redis = PrivateRedis(free_port(), tmp_path_factory.mktemp("tasks-redis"))
-    redis.start()
-    yield redis
-    redis.stop()
-
-
-@pytest.fixture()
-def serve(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Servers]:
-    servers = Servers(request, tmp_path / "server.log")
-    yield servers
-    servers.close()
 
 
 @BACKENDS

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +17,11 @@ import httpx
 import pytest
 from tasks_http import ALICE, BOB, LEGACY, Servers, Session, Tasks, api_keys, until
 
-from conftest import free_port
-from pg import PrivateRedis
-
+pytest_plugins = ["tasks_fixtures"]  # `private_redis`, `serve`
 BACKENDS = pytest.mark.parametrize("backend", ["memory", "redis"])
 RELATED = "io.modelcontextprotocol/related-task"
 
 
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    redis = PrivateRedis(free_port(), tmp_path_factory.mktemp("tasks-legacy-redis"))
-    redis.start()
-    yield redis
-    redis.stop()
-
-
-@pytest.fixture()
-def serve(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Servers]:
-    servers = Servers(request, tmp_path / "server.log")
-    yield servers
-    servers.close()
 
 
 def status_of(session: Session, task_id: str) -> str:
