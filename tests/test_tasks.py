@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -261,3 +262,26 @@ def test_task_tools_with_several_workers_and_no_redis_refuse_to_start() -> None:
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "task tools with --workers/BOSUN_WORKERS above 1 need REDIS_URL" in run.stderr
+
+
+def test_a_run_that_ends_while_redis_is_frozen_records_its_result_once_redis_is_back(
+        serve: Servers, http: httpx.Client, tmp_path: Path) -> None:
+    """A step of the run's record that meets a failing store (a failover, a frozen primary) is tried again, so the
+    result of a finished run is not lost and the task does not stay `working` until its TTL."""
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    try:
+        server = serve({"REDIS_URL": redis.url})
+        tasks = Tasks(http, server)
+        task_id = tasks.create("slow", {"seconds": 1.5})
+        time.sleep(0.5)  # the run has begun (it begins within milliseconds)
+        assert redis.process is not None and tasks.get(task_id)["status"] == "working"
+        os.kill(redis.process.pid, signal.SIGSTOP)  # the run ends while Redis answers nothing
+        time.sleep(7.0)  # longer than the store's 2 s timeout and redis-py's own retry: recording the end fails
+        os.kill(redis.process.pid, signal.SIGCONT)
+        task = tasks.wait(task_id, "completed", 15)
+        assert task["result"]["content"][0]["text"].startswith("slow")
+    finally:
+        if redis.process is not None:
+            os.kill(redis.process.pid, signal.SIGCONT)
+        redis.stop()

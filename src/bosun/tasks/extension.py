@@ -113,7 +113,7 @@ class TasksExtension:
             self.engine = LocalEngine(self.settings_.concurrency)
         self.auditor = handlers.auditor
         self.runner = TaskRunner(self.store, handlers.registry, self.policies, self.settings_, self.metrics, app,
-                                 handlers.auditor, handlers.error_details, handlers.strict_arguments, self.engine.cancel)
+                                 handlers.auditor, handlers.error_details, handlers.strict_arguments)
         for table in (handlers.modern, handlers.legacy):
             table["tools/call"] = TaskCalls(self, table["tools/call"])
         listing = handlers.legacy["tools/list"]

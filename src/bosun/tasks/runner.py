@@ -25,9 +25,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from redis.exceptions import RedisError
 
 from bosun.app.context import Context
 from bosun.app.inputs import InputRequired, required_capabilities
@@ -42,6 +44,8 @@ from bosun.tasks.store import TaskStore
 
 log = logging.getLogger("bosun.tasks")
 _CANCEL_READ_SECONDS = 2.0  # how long a cancelled run may take to read its record, to tell a cancel from a shutdown
+_STEADY_SECONDS = 30.0  # how long a run keeps trying a step of its record while the store fails
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,23 @@ def error_of(failure: McpError) -> dict[str, Any]:
     if failure.data is not None:
         error["data"] = failure.data
     return error
+
+
+async def steadily(step: Callable[[], Awaitable[T]]) -> T:
+    """A step of the run's record, tried again while the store fails (a Redis failover, a blip): given up after about
+    `_STEADY_SECONDS`, when the error reaches the engine. Lost, a step would leave the task `working` until its TTL
+    with nothing running it (the result of a finished run, say)."""
+    delay = 0.25
+    deadline = time.monotonic() + _STEADY_SECONDS
+    while True:
+        try:
+            return await step()
+        except (RedisError, OSError, TimeoutError):
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("task store unavailable; trying the step again in %.2gs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
 
 
 class RunningTask:
@@ -81,8 +102,7 @@ class RunningTask:
 
 class TaskRunner:
     def __init__(self, store: TaskStore, registry: Registry, policies: dict[str, TaskPolicy], settings: TaskSettings,
-                 metrics: TaskMetrics, app: Any, auditor: Auditor | None, details: bool, strict: bool,
-                 cancel: Callable[[str, int], Any]) -> None:
+                 metrics: TaskMetrics, app: Any, auditor: Auditor | None, details: bool, strict: bool) -> None:
         self.store = store
         self.registry = registry
         self.policies = policies
@@ -92,10 +112,9 @@ class TaskRunner:
         self.auditor = auditor
         self.details = details
         self.strict = strict
-        self.cancel_run = cancel
 
     async def run(self, task_id: str) -> None:
-        record = await self.store.begin(task_id)
+        record = await steadily(lambda: self.store.begin(task_id))
         if record is None:
             return  # ended, cancelled, waiting for input, or past its TTL: nothing to run
         started = time.perf_counter()
@@ -151,7 +170,7 @@ class TaskRunner:
             await self.end(record, FAILED, error_of(missing_capability(*missing)), started)
             return
         self.metrics.running.observe(time.perf_counter() - started)
-        if await self.store.ask(record.id, need.requests):
+        if await steadily(lambda: self.store.ask(record.id, need.requests)):
             self.metrics.count(INPUT_REQUIRED)
             return
         current = await self.store.get(record.id)
@@ -163,7 +182,7 @@ class TaskRunner:
         """The terminal move (compare-and-set), counted and audited where it was made."""
         self.metrics.running.observe(time.perf_counter() - started)
         message = outcome.get("message") if status == FAILED and outcome is not None else None
-        if await self.store.finish(record.id, status, outcome, message):
+        if await steadily(lambda: self.store.finish(record.id, status, outcome, message)):
             self.metrics.count(status)
             self.audit(record, status, time.perf_counter() - started)
 
