@@ -9,6 +9,10 @@ the arguments stay in Bosun's own record (bosun.tasks.record), which lives exact
 
 Delivery is at least once. The runner (bosun.tasks.runner) tells a redelivered run from a new one by the
 record's counts, so a tool that is not safe to repeat ends `failed` rather than running twice.
+
+On a Cluster, three gaps of pydocket 0.27.2 and redis-py 8.1.0 stopped every task from running (a several-seed
+URL, a private CA or an encoded password, a dead primary): `docket_url` and bosun/tasks/docket_cluster.py close
+them, and tests/test_tasks_topologies.py shows each.
 """
 
 from __future__ import annotations
@@ -18,18 +22,8 @@ import contextlib
 from datetime import timedelta
 from typing import Any
 
+from bosun.tasks.docket_cluster import docket_url, mend_keys, mend_pubsub
 from bosun.tasks.engine import Run
-
-
-def docket_url(url: str) -> str:
-    """`REDIS_URL` as docket reads it. Docket parses a Cluster URL with `urlparse`, which takes one host, so it gets the
-    first seed only (its cluster client finds every other node from one); every other form it reads as Bosun does."""
-    scheme, _, rest = url.partition("://")
-    if not scheme.endswith("+cluster"):
-        return url
-    end = min((index for index in (rest.find("/"), rest.find("?")) if index >= 0), default=len(rest))
-    credentials, at, hosts = rest[:end].rpartition("@")
-    return f"{scheme}://{credentials}{at}{hosts.split(',')[0]}{rest[end:]}"
 
 
 class DocketEngine:
@@ -37,6 +31,8 @@ class DocketEngine:
         from docket import Docket
 
         self.docket = Docket(name=name, url=docket_url(url), execution_ttl=timedelta(minutes=5))
+        if url.partition("://")[0].endswith("+cluster"):
+            mend_pubsub(self.docket, url)
         self.concurrency = concurrency
         self.redelivery = timedelta(seconds=redelivery_seconds)
         self._worker: Any = None
@@ -58,6 +54,10 @@ class DocketEngine:
                 engine._running -= 1
 
         await self.docket.__aenter__()
+        for redis in (self.docket, getattr(self.docket, "strike_list", None)):  # each has a cluster client on a Cluster
+            cluster = getattr(getattr(redis, "_redis", None), "cluster_client", None)
+            if cluster is not None:
+                mend_keys(cluster)
         self.docket.register(bosun_task)
         self._function = bosun_task
         self._worker = Worker(self.docket, concurrency=self.concurrency, redelivery_timeout=self.redelivery,
