@@ -34,7 +34,7 @@ from bosun.tasks.runner import TaskPolicy, TaskRunner
 from bosun.tasks.settings import TaskSettings
 from bosun.tasks.store import TaskStore
 
-_POLL_SLACK = 0.5
+_POLL_SLACK = 0.5  # a poll may come this fraction of `pollIntervalMs` early before it is refused (when enforced)
 _STORE_FAILURES = (RedisError, OSError, TimeoutError)  # Redis refused, timed out, or erred: the task store is unavailable
 log = logging.getLogger("bosun.tasks")
 _outage = Throttled(log, 30.0)
@@ -58,7 +58,7 @@ def guarded(handler: Method) -> Method:
         except _STORE_FAILURES as failure:
             raise unavailable(failure) from None
 
-    return guarded_handler  # a poll may come this fraction of `pollIntervalMs` early before it is refused (when enforced)
+    return guarded_handler
 
 
 class TasksExtension:
@@ -72,7 +72,6 @@ class TasksExtension:
         self.metrics = TaskMetrics(lambda: self.engine.depth())
         self.runner: TaskRunner | None = None
         self.auditor: Any = None
-        self.shared = False
         self._polled: dict[tuple[str, str], float] = {}
         self.listening = TaskListening(self)
 
@@ -105,7 +104,6 @@ class TasksExtension:
             self.store = RedisTaskStore(redis_url, namespace)
             self.engine = DocketEngine(redis_url, f"{namespace}:tasks", self.settings_.concurrency,
                                        self.settings_.redelivery_seconds)
-            self.shared = True
         elif getattr(app, "workers", 1) > 1:
             raise ConfigError("task tools with --workers/BOSUN_WORKERS above 1 need REDIS_URL: without Redis each worker "
                               "keeps its own tasks, and a poll that reaches another worker would not find its task")
@@ -127,8 +125,8 @@ class TasksExtension:
             return result
 
         handlers.legacy["tools/list"] = list_tools
-        handlers.session_capabilities[LEGACY_VERSION] = {**handlers.capabilities,
-                                         "tasks": {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}}
+        legacy_tasks = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+        handlers.session_capabilities[LEGACY_VERSION] = {**handlers.capabilities, "tasks": legacy_tasks}
         if handlers.observer is not None:
             self.metrics.register()
 
