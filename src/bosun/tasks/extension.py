@@ -125,7 +125,7 @@ class TasksExtension:
             return result
 
         handlers.legacy["tools/list"] = list_tools
-        legacy_tasks = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+        legacy_tasks: dict[str, Any] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
         handlers.session_capabilities[LEGACY_VERSION] = {**handlers.capabilities, "tasks": legacy_tasks}
         if handlers.observer is not None:
             self.metrics.register()
