@@ -9,6 +9,7 @@ tool (so the `bosun_tasks_*` families the dashboard's Tasks row reads are export
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -80,11 +81,16 @@ def scarce() -> str:
     return "granted"
 
 
-@server.tool(task="optional")
 async def report(ctx: Context) -> str:
     """A task for clients that declare the tasks extension (docs/tasks.md); registering it exports the task metrics."""
     await ctx.report_status("writing")
     return "written"
+
+
+# One process only, as the task metrics are: with `--workers N` (the CLI sets PROMETHEUS_MULTIPROC_DIR) and no Redis,
+# a server with task tools refuses to start, since each worker would keep its own tasks.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    server.tool(task="optional")(report)
 
 
 @server.resource("bosun://motd")
