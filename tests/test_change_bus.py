@@ -226,7 +226,8 @@ def test_concurrent_subscribes_on_one_session_through_every_replica_are_all_kept
             for thread in threads:
                 thread.join(10)
             assert statuses == [200] * 6
-            time.sleep(0.1)  # the subscribing replicas' messages reach the stream's replica
+            time.sleep(0.3)  # the subscribing replicas' messages reach the stream's replica (0.1 s lost one of 120 twice
+            # in a loaded CI run on a cluster)
             for uri in uris:
                 _call(http, third, other, "touch", {"uri": uri})
         stream.join(10)
