@@ -152,6 +152,9 @@ def test_three_replicas_behind_haproxy_each_backend_killed_under_load_fails_alon
             assert answer.status_code == 503 and answer.headers.get("retry-after"), answer.text
             remote = start_server("examples/hello.py", port=hello_port)
             remote_back = _comes_back(http, balancer.url, "hello_add", {"a": 1, "b": 2}, 30)
+            # Each replica reconnects on its own back-off: the second load starts once all three have.
+            for replica in replicas:
+                _comes_back(http, replica.url, "hello_add", {"a": 1, "b": 2}, 30)
             load.finish()
             # A stdio backend's children die on every replica: the same.
             second = Load(balancer.url, [("everything_echo", {"message": "x"}), ("hello_add", {"a": 1, "b": 2}),
