@@ -34,6 +34,7 @@ import redis
 
 from conftest import free_port
 from pg import INSTANCES, PrivateRedis
+from services import free_ports
 
 SERVICE = "mymaster"
 
@@ -75,6 +76,14 @@ class RedisNode(PrivateRedis):
         self.tls = tls
         self.log = directory / f"node-{port}.log"
 
+    def _ours(self, client: redis.Redis) -> bool:
+        """The server answering on this port is the process started here, not another test's that holds the port
+        (ours then fails to bind and exits): a cluster formed through the wrong node fails far from the cause."""
+        try:
+            return int(client.info("server")["process_id"]) == self.process.pid
+        except redis.ResponseError:  # a server whose ACL user may not run INFO: the ping had to do
+            return True
+
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [str(self.programs.bin)]
@@ -92,7 +101,8 @@ class RedisNode(PrivateRedis):
             with contextlib.suppress(OSError), self.client() as client:
                 try:
                     client.ping()
-                    return
+                    if self.process.poll() is None and self._ours(client):
+                        return
                 except redis.AuthenticationError:
                     return  # up, and refusing the default user: an ACL test's server
                 except redis.ResponseError as exc:
@@ -196,12 +206,14 @@ class Cluster:
 
     def __init__(self, directory: Path, replicas: bool = False, tls: Tls | None = None, node_timeout: int = 2000) -> None:
         self.tls = tls
-        self.bus_ports = [free_port() for _ in range(6 if replicas else 3)]  # chosen: port + 10000 may be taken or > 65535
-        self.nodes = [RedisNode(free_port(), directory / f"node{index}",
+        count = 6 if replicas else 3
+        ports = free_ports(2 * count)  # all distinct: a bus port equal to a node's port left one node answering for two
+        self.bus_ports = ports[count:]  # chosen: port + 10000 may be taken or > 65535
+        self.nodes = [RedisNode(port, directory / f"node{index}",
                                 ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{index}.conf",
                                  "--cluster-node-timeout", str(node_timeout), "--cluster-port", str(bus_port),
                                  *(["--tls-cluster", "yes"] if tls else [])], tls=tls)
-                      for index, bus_port in enumerate(self.bus_ports)]
+                      for index, (port, bus_port) in enumerate(zip(ports[:count], self.bus_ports, strict=True))]
 
     @property
     def url(self) -> str:
