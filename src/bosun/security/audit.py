@@ -96,7 +96,9 @@ class StreamSink:
         self._size = 0
         self._scheduled = False
         self._millisecond = -1
-        self._stamp = ""
+        self._second = -1
+        self._second_stamp = b""
+        self._stamp = b""
         self._templates: dict[tuple[str | None, ...], bytes] = {}
         atexit.register(self.flush)
 
@@ -106,11 +108,20 @@ class StreamSink:
         self._append(orjson.dumps(line, default=str))
 
     def _now(self) -> str:
+        return self._now_bytes().decode()
+
+    def _now_bytes(self) -> bytes:
+        """The record's time stamp, to the millisecond. At thousands of records a second the millisecond changes
+        on almost every record, so the part formatted by `strftime` (about 1 us) is kept for the whole second."""
         now = time.time()
         millisecond = int(now * 1000)
-        if millisecond != self._millisecond:  # at thousands of records a second, most share a stamp
+        if millisecond != self._millisecond:
             self._millisecond = millisecond
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{millisecond % 1000:03d}Z"
+            second = millisecond // 1000
+            if second != self._second:
+                self._second = second
+                self._second_stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+            self._stamp = b"%s.%03dZ" % (self._second_stamp, millisecond % 1000)
         return self._stamp
 
     def _append(self, data: bytes) -> None:
@@ -142,7 +153,7 @@ class StreamSink:
             template = self._templates[key] = _LINE_START + fixed[:-1].replace(b"%", b"%%") + _LINE_END
         rid = request_id.get()  # generated or checked by RequestIdMiddleware: URL-safe characters only
         number = jsonrpc_id if type(jsonrpc_id) in (int, str) else None
-        self._append(template % (self._now().encode(), b'"%s"' % rid.encode() if rid is not None else b"null", seconds * 1000,
+        self._append(template % (self._now_bytes(), b'"%s"' % rid.encode() if rid is not None else b"null", seconds * 1000,
                                  str(number).encode() if type(number) is int else orjson.dumps(
                                      bounded(number) if type(number) is str else number)))
 

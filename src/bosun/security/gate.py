@@ -174,14 +174,29 @@ class Gate:
         buckets.extend((f"{key}:{who}", limit, count) for key, (limit, count) in merged.items())
         return buckets
 
+    def charged(self, buckets: list[Bucket], principal: Principal | None, messages: Sequence[Any],
+                peer: str | None) -> bool:
+        """Charge the rate-limit buckets `admit` returned if that needs no waiting (the steady state): True once
+        charged, False when `charge` must be awaited; raise `Refusal` (429) when one is empty."""
+        assert self.limiter is not None
+        wait = self.limiter.spend(buckets)
+        if wait is None:
+            return False
+        if wait > 0:
+            raise self._limited(wait, principal, messages, peer)
+        return True
+
     async def charge(self, buckets: list[Bucket], principal: Principal | None, messages: Sequence[Any],
                      peer: str | None) -> None:
         """Charge the rate-limit buckets `admit` returned; raise `Refusal` (429) when one is empty."""
         assert self.limiter is not None
         wait = await self.limiter.acquire(buckets)
         if wait > 0:
-            method, params = _method(messages[0]) if len(messages) == 1 else ("batch", None)
-            raise self.refuse(self.challenges.rate_limited(wait), principal, method, target_of(method or "", params), peer)
+            raise self._limited(wait, principal, messages, peer)
+
+    def _limited(self, wait: float, principal: Principal | None, messages: Sequence[Any], peer: str | None) -> Refusal:
+        method, params = _method(messages[0]) if len(messages) == 1 else ("batch", None)
+        return self.refuse(self.challenges.rate_limited(wait), principal, method, target_of(method or "", params), peer)
 
     def _limit(self, text: str) -> RateLimit:
         limit = self._tool_limits.get(text)

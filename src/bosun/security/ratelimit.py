@@ -56,6 +56,12 @@ def trim(due: dict[str, float], now: float, cap: int) -> None:
 
 
 class RateLimiter(Protocol):
+    def spend(self, buckets: Sequence[Bucket]) -> float | None:
+        """What `acquire` answers, when it can be decided without waiting (no I/O); else None, having charged nothing.
+
+        The request path tries this first: most requests are decided here, and skip an await."""
+        ...
+
     async def acquire(self, buckets: Sequence[Bucket]) -> float:
         """Charge every bucket and return 0.0, or charge none and return the seconds until a retry can succeed."""
         ...
@@ -71,6 +77,10 @@ class MemoryRateLimiter:
         self.max_buckets = max_buckets
 
     async def acquire(self, buckets: Sequence[Bucket]) -> float:
+        return self.spend(buckets)
+
+    def spend(self, buckets: Sequence[Bucket]) -> float:
+        """Always decided here: the buckets are in this process."""
         now = time.monotonic()
         wait = 0.0
         updates = []

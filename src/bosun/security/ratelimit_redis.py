@@ -94,34 +94,45 @@ class RedisRateLimiter:
         """The Redis key of a bucket: the one place keys are built (a Redis Cluster hash tag goes here)."""
         return f"{self.namespace}:rl:{bucket}"
 
-    async def acquire(self, buckets: Sequence[Bucket]) -> float:
+    def spend(self, buckets: Sequence[Bucket]) -> float | None:
+        """The steady state of a busy bucket, with no await: every bucket charged from the tokens this replica
+        holds (0.0), or nothing charged and None when one of them holds too few (then `acquire`)."""
         leases = self._leases
         if len(buckets) == 1:  # the common case, without the lists
             key, limit, cost = buckets[0]
             lease = leases.get(key) or self._open(key, limit)
-            lease.demand += cost
-            lease.touched = True
-            if lease.tokens >= cost:  # the steady state of a busy bucket: no clock, no Redis
-                lease.tokens -= cost
-                if lease.target and lease.tokens <= lease.target >> 1 and lease.pending is None:
-                    self._prefetch(key, lease)
-                return 0.0
-            return await self._short([(key, lease, cost)])
-        held: list[tuple[str, Lease, int]] = []
-        short = False
+            if lease.tokens < cost:
+                return None
+            self._charge(key, lease, cost)
+            return 0.0
+        held = []
         for key, limit, cost in buckets:
             lease = leases.get(key) or self._open(key, limit)
+            if lease.tokens < cost:
+                return None
+            held.append((key, lease, cost))
+        for key, lease, cost in held:
+            self._charge(key, lease, cost)
+        return 0.0
+
+    def _charge(self, key: str, lease: Lease, cost: int) -> None:
+        lease.demand += cost
+        lease.touched = True
+        lease.tokens -= cost
+        if lease.target and lease.tokens <= lease.target >> 1 and lease.pending is None:
+            self._prefetch(key, lease)
+
+    async def acquire(self, buckets: Sequence[Bucket]) -> float:
+        spent = self.spend(buckets)
+        if spent is not None:
+            return spent
+        held: list[tuple[str, Lease, int]] = []
+        for key, limit, cost in buckets:
+            lease = self._leases.get(key) or self._open(key, limit)
             lease.demand += cost
             lease.touched = True
-            short = short or lease.tokens < cost
             held.append((key, lease, cost))
-        if short:
-            return await self._short(held)
-        for key, lease, cost in held:
-            lease.tokens -= cost
-            if lease.target and lease.tokens <= lease.target >> 1 and lease.pending is None:
-                self._prefetch(key, lease)
-        return 0.0
+        return await self._short(held)
 
     async def _short(self, held: list[tuple[str, Lease, int]]) -> float:
         """A request some bucket of which this replica holds too few tokens for: take what is held, lease the rest.

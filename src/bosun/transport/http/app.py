@@ -233,7 +233,7 @@ class McpApp:
                 try:
                     messages = message if type(message) is list else (message,)
                     buckets = self.gate.admit(principal, messages, peer)
-                    if buckets:
+                    if buckets and not self.gate.charged(buckets, principal, messages, peer):
                         await self.gate.charge(buckets, principal, messages, peer)
                 except Refusal as refusal:
                     await self._refused(send, refusal, message)
