@@ -211,3 +211,41 @@ def test_a_change_the_bus_never_carried_is_seen_within_the_revalidation_interval
             assert asked - changed < INTERVAL, f"a stale copy served {asked - changed:.3f}s after the change"
             time.sleep(0.01)
         print(f"a change made behind the bus's back was served {asked - changed:.3f}s after it (bound {INTERVAL}s)")
+
+
+def test_reads_ahead_due_together_go_to_redis_as_one_pipeline_and_each_brings_its_own_record(tmp_path: Path) -> None:
+    """64 sessions opened together fall due for their read ahead together (the production profile's bench: one per
+    connection). Read one by one they took 64 tasks and 64 pooled connections every half interval; batched, they
+    take one connection, and each session still gets its own record (a level changed in Redis behind the bus's back)."""
+    import asyncio
+
+    from bosun.state.sessions.redis_store import RedisSessionStore
+
+    server = PrivateRedis(free_port(), tmp_path)
+    server.start()
+
+    async def scenario() -> None:
+        store = RedisSessionStore(server.url, revalidate_seconds=0.4)
+        store.listening(True)  # as the change bus does once subscribed: copies may be served
+        try:
+            sessions = [await store.create("2025-11-25", {}, None, "alice", "alice") for _ in range(64)]
+            with redis.Redis.from_url(server.url) as client:
+                for index, session in enumerate(sessions):
+                    record = orjson.loads(client.get(store._key(session.id)))
+                    record["l"] = ("error", "debug")[index % 2]
+                    client.set(store._key(session.id), orjson.dumps(record), keepttl=True)
+                connections = int(client.info("stats")["total_connections_received"])
+                await asyncio.sleep(0.25)  # past half the interval: each next use reads ahead
+                assert [await store.get(session.id) for session in sessions] == sessions  # served from the copies
+                await asyncio.sleep(0.2)
+                opened = int(client.info("stats")["total_connections_received"]) - connections
+        finally:
+            await store.close()
+        assert [session.log_level for session in sessions] == [("error", "debug")[index % 2] for index in range(64)]
+        assert opened <= 1, f"{opened} connections opened for 64 reads ahead"
+        print(f"64 reads ahead due together: {opened} connection opened, each session's own record applied")
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 15))
+    finally:
+        server.stop()

@@ -21,7 +21,10 @@ It must not talk to Redis: the store asks, this module only remembers.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+
+from redis.exceptions import RedisError
 
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 
@@ -29,6 +32,8 @@ _MARK = "o."  # '.' never occurs in token_urlsafe's alphabet, so no id made onli
 # How long a replica waits for another's write-back, in its own retry intervals (replicas share the setting): the
 # replica that opened the session writes it back at its first retry after Redis returns; ten leave room for a
 # Redis still loading, or a write-back of many sessions.
+# "Redis is unavailable": redis-py's errors (refused, timed out, loading, read-only, out of memory) and the OS's.
+FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 GRACE_RETRIES = 10
 
 

@@ -43,16 +43,19 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 
 from bosun.data.redis_client import redis_client
 from bosun.ops.logs import Throttled
+from bosun.protocol.errors import McpError
 from bosun.protocol.observe import Observer
 from bosun.state.sessions.fallback import LocalSessions
 from bosun.state.sessions.freshness import REVALIDATE_SECONDS, Freshness, SessionBus
+from bosun.state.sessions.heard import HeardFromReplicas
+from bosun.state.sessions.offline import FAILURES as _FAILURES
 from bosun.state.sessions.offline import GRACE_RETRIES, Unwritten, is_offline, not_shared_yet, offline_id, unavailable
 from bosun.state.sessions.redis_writes import change_fields, write_back
 from bosun.state.sessions.session import Session, apply_change, refresh
@@ -60,8 +63,6 @@ from bosun.state.sessions.session import Session, apply_change, refresh
 log = logging.getLogger("bosun.sessions")
 
 _WARN_EVERY = 30.0
-# "Redis is unavailable": redis-py's errors (refused, timed out, loading, read-only, out of memory) and the OS's.
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 HOLD_SECONDS = 0.5  # how long a request waits for Redis to be found again, or for another replica's write-back
 _RETRY_SPACING = 0.1
 # Just after an outage a read may still meet a demoted primary (a sentinel failover's split-brain moment, about a
@@ -69,7 +70,7 @@ _RETRY_SPACING = 0.1
 SETTLE_SECONDS = 2.0
 
 
-class RedisSessionStore:
+class RedisSessionStore(HeardFromReplicas):
     """Sessions in Redis, served from this replica's bounded copy while Redis is unavailable.
 
     `max_sessions` and `max_per_client` bound that copy (least recently used idle sessions go first, ones
@@ -149,7 +150,7 @@ class RedisSessionStore:
                 checked = session.checked
                 if now - checked < fresh.interval and checked >= fresh.since:
                     if now - checked > fresh.interval / 2:
-                        fresh.ahead(session_id, self._read)
+                        fresh.ahead(session_id, self._read_many)
                     session.touched = now
                     return session
                 return await fresh.once(session_id, self._read)
@@ -172,6 +173,22 @@ class RedisSessionStore:
                 continue
             return self._loaded(session_id, raw, self._fresh.checked(stamp))
         return self._held(session_id)
+
+    async def _read_many(self, session_ids: list[str]) -> list[Session | None | Exception]:
+        """Reads ahead of copies this replica holds, as one pipeline: one round trip (per node of a cluster)."""
+        if not self._down:
+            stamp = self._fresh.read_started()
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for session_id in session_ids:
+                        pipe.getex(self._key(session_id), ex=self._ttl)
+                    raws = await pipe.execute()
+            except _FAILURES as exc:
+                self._failed(exc)
+            else:
+                checked = self._fresh.checked(stamp)
+                return [_outcome(self._loaded, session_id, raw, checked) for session_id, raw in zip(session_ids, raws, strict=True)]
+        return [_outcome(self._held, session_id) for session_id in session_ids]
 
     async def save(self, session: Session) -> None:
         if not self._down:
@@ -280,58 +297,13 @@ class RedisSessionStore:
         session.checked = checked
         return session
 
-    # What other replicas tell this one about sessions it may hold (through the change bus).
-    def end_local(self, session_id: str) -> None:
-        """Deleted on another replica: this copy goes too, and its waiting requests end."""
-        self._fresh.stale(self._local.drop(session_id))
-        self._unwritten.ended(session_id, time.monotonic())
-
-    def stale_local(self, session_id: str) -> None:
-        """Changed on another replica (its log level, its subscriptions): this copy is read again at its next use."""
-        self._fresh.stale(self._local.peek(session_id))
-
+    # What other replicas tell this one (the change bus): `heard.HeardFromReplicas`, and this.
     def listening(self, on: bool) -> None:
         """The change bus subscribed, or lost its subscription: copies are trusted only while it listens. A bus
         that subscribes again during an outage has found Redis (a new primary): retry now, not at the next tick."""
         self._fresh.listening(on)
         if on and self._down:
             self._wake.set()
-
-    def cancel_local(self, session_id: str, request_id: Any) -> None:
-        session = self._local.peek(session_id)
-        task = session.in_flight.get(request_id) if session is not None else None
-        if session is not None and task is not None:
-            session.cancelled[request_id] = True
-            task.cancel()
-
-    def resolve_local(self, session_id: str, message: dict[str, Any]) -> None:
-        session = self._local.peek(session_id)
-        if session is not None:
-            session.resolve(message)
-
-    def refresh_subscriptions(self, session_id: str, subscriptions: list[str]) -> None:
-        """Another replica changed this session's subscriptions: update this replica's copy in place (a GET
-        stream held here filters by that very set). The message's set is applied at once, then the record
-        is read again, since messages from several replicas may arrive in another order than their writes."""
-        session = self._local.peek(session_id)
-        if session is None or session_id in self._local.unsaved:
-            return
-        session.subscriptions.clear()
-        session.subscriptions.update(subscriptions)
-        task = asyncio.get_running_loop().create_task(self._reload(session_id))
-        self._reloading.add(task)
-        task.add_done_callback(self._reloading.discard)
-
-    async def _reload(self, session_id: str) -> None:
-        if self._down:
-            return
-        try:
-            raw = await self.redis.get(self._key(session_id))
-        except _FAILURES:
-            return
-        session = self._local.peek(session_id)
-        if raw is not None and session is not None and session_id not in self._local.unsaved:
-            refresh(session, orjson.loads(raw))
 
     async def _held_or_back(self, session_id: str) -> Session | None:
         """Redis is down. A session this replica does not hold waits a moment (`HOLD_SECONDS`) for the retry, which it
@@ -397,3 +369,11 @@ class RedisSessionStore:
     async def _write_back(self) -> tuple[int, int]:  # redis_writes.write_back: the outage replayed
         await self.redis.ping()
         return await write_back(self.redis, self._local, self._key, self._record, self.idle_seconds)
+
+
+def _outcome(read: Callable[..., Session | None], *args: Any) -> Session | None | Exception:
+    """What `read(*args)` returns, or the error it raises (a retryable 503), for one session of a batch."""
+    try:
+        return read(*args)
+    except McpError as error:
+        return error
