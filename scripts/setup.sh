@@ -17,17 +17,25 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 if [ "$profile" = dev ]; then
+  # The side venvs below and the npm installs share nothing: they run at once (a fresh clone's set-up is mostly
+  # waiting on installs), and the set-up fails if any of them fails.
+  side=()
   # checkov (manifest and Dockerfile policy checks) brings many pins of its own: its own venv.
   checkov_digest=$(sha256sum deploy/requirements-checkov.txt | cut -c1-16)
   if [ "$(cat .venv-checkov/.installed 2>/dev/null)" != "$checkov_digest" ]; then
-    [ -x .venv-checkov/bin/python ] || "$python" -m venv .venv-checkov
-    .venv-checkov/bin/python -m pip install -q --disable-pip-version-check -r deploy/requirements-checkov.txt
-    echo "$checkov_digest" > .venv-checkov/.installed
+    (
+      [ -x .venv-checkov/bin/python ] || "$python" -m venv .venv-checkov
+      .venv-checkov/bin/python -m pip install -q --disable-pip-version-check -r deploy/requirements-checkov.txt
+      echo "$checkov_digest" > .venv-checkov/.installed
+    ) &
+    side+=($!)
   fi
   # Python MCP servers the bridge tests run as children, on the 2025-only SDK: a venv of their own.
-  PYTHON="$python" scripts/bridge_children.sh
+  PYTHON="$python" scripts/bridge_children.sh &
+  side+=($!)
   # FastMCP's client with fastmcp-tasks (tests/test_tasks_client.py): redis-py pins that clash with Bosun's, a venv too.
-  PYTHON="$python" scripts/tasks_client.sh
+  PYTHON="$python" scripts/tasks_client.sh &
+  side+=($!)
   # shellcheck source=scripts/node.sh
   . scripts/node.sh
   for dir in tests/clients/ts tests/oidc tests/bridge tests/inspector tests/apps conformance deploy/validate; do
@@ -37,6 +45,9 @@ if [ "$profile" = dev ]; then
       (cd "$dir" && npm ci --silent >/dev/null)
       echo "$lock_digest" > "$dir/node_modules/.bosun-installed"
     fi
+  done
+  for pid in "${side[@]}"; do
+    wait "$pid"  # set -e: a failed install fails the set-up
   done
   # Debian's packages the tests run for real: HAProxy (the load balancer in front of several replicas),
   # Prometheus and promtool (the metrics pipeline), redis-server (built with TLS: native rediss://),
