@@ -152,14 +152,14 @@ class Freshness:
         """One batch: each session's outcome (its copy, None, or the error a single read would have raised) to its future."""
         try:
             outcomes = await read_many(list(due))
-        except BaseException as exc:
-            for future in due.values():  # cancelled (shutdown) or failed as a whole: nobody is left waiting
+        except asyncio.CancelledError:
+            for future in due.values():  # shut down: nobody is left waiting
                 if not future.done():
                     future.cancel()
-            if not isinstance(exc, Exception):
-                raise
-            log.exception("reading sessions ahead failed")  # the store's failures are outcomes: this is a bug
-            return
+            raise
+        except Exception as exc:  # the store's failures are outcomes: this is a bug, and the waiters hear of it
+            log.exception("reading sessions ahead failed")
+            outcomes = [exc] * len(due)
         for future, outcome in zip(due.values(), outcomes, strict=True):
             if future.done():
                 continue
