@@ -175,3 +175,15 @@ def test_check_reports_an_unreachable_database() -> None:
                                                           "BOSUN_DB_POOL_TIMEOUT": "1"})
     assert run.returncode == 1
     assert "FAIL dependency database" in run.stdout
+
+
+def test_config_lists_the_tasks_settings_from_the_environment_and_env_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BOSUN_TASKS_TOTAL=50\n")
+    run = bosun("config", env={"BOSUN_TASKS_TTL_SECONDS": "60"}, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    lines = {line.split()[0]: line for line in run.stdout.splitlines()}
+    assert "60.0" in lines["BOSUN_TASKS_TTL_SECONDS"] and "(environment)" in lines["BOSUN_TASKS_TTL_SECONDS"]
+    assert "50" in lines["BOSUN_TASKS_TOTAL"] and "(.env)" in lines["BOSUN_TASKS_TOTAL"]
+    assert "100" in lines["BOSUN_TASKS_PER_PRINCIPAL"] and "(default)" in lines["BOSUN_TASKS_PER_PRINCIPAL"]
+    refused = bosun("config", env={"BOSUN_TASKS_CONCURRENCY": "0"}, cwd=tmp_path)
+    assert refused.returncode == 2 and "BOSUN_TASKS_CONCURRENCY must be at least 1, got 0" in refused.stderr

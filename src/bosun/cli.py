@@ -147,7 +147,13 @@ def show_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"bosun: {redact(str(exc))}", file=sys.stderr)
         return 2
-    rows = describe(settings)
+    from bosun.tasks.settings import described as task_settings
+
+    try:
+        rows = describe(settings) + task_settings()  # the tasks extension reads its own BOSUN_TASKS_* (docs/tasks.md)
+    except ValueError as exc:
+        print(f"bosun: {redact(str(exc))}", file=sys.stderr)
+        return 2
     width = max(len(name) for name, _, _ in rows)
     for name, value, source in rows:
         print(f"{name:<{width}}  {redact(value):<40}  ({source})")

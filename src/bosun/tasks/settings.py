@@ -1,19 +1,34 @@
-"""The tasks extension's settings, from `BOSUN_TASKS_*` (docs/tasks.md lists them with their reasons)."""
+"""The tasks extension's settings, from `BOSUN_TASKS_*` in the environment or `.env`, as Bosun's other settings
+(docs/tasks.md lists them with their reasons)."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-KNOWN = frozenset({"BOSUN_TASKS_TTL_SECONDS", "BOSUN_TASKS_MAX_TTL_SECONDS", "BOSUN_TASKS_POLL_SECONDS",
-                   "BOSUN_TASKS_ENFORCE_POLL_INTERVAL", "BOSUN_TASKS_PER_PRINCIPAL", "BOSUN_TASKS_TOTAL",
-                   "BOSUN_TASKS_CONCURRENCY", "BOSUN_TASKS_REDELIVERY_SECONDS", "BOSUN_TASKS_MAX_REDELIVERIES",
-                   "BOSUN_TASKS_CANCEL_CHECK_SECONDS", "BOSUN_TASKS_GRACE_SECONDS"})
+from bosun.config_sources import read_dotenv
+
+# (variable, TaskSettings field, lowest value); BOSUN_TASKS_ENFORCE_POLL_INTERVAL, a flag, is apart.
+_NUMBERS = (("BOSUN_TASKS_TTL_SECONDS", "ttl_seconds", 1), ("BOSUN_TASKS_MAX_TTL_SECONDS", "max_ttl_seconds", 1),
+            ("BOSUN_TASKS_POLL_SECONDS", "poll_seconds", 0.05), ("BOSUN_TASKS_PER_PRINCIPAL", "per_principal", 1),
+            ("BOSUN_TASKS_TOTAL", "total", 1), ("BOSUN_TASKS_CONCURRENCY", "concurrency", 1),
+            ("BOSUN_TASKS_REDELIVERY_SECONDS", "redelivery_seconds", 1),
+            ("BOSUN_TASKS_MAX_REDELIVERIES", "max_redeliveries", 0),
+            ("BOSUN_TASKS_CANCEL_CHECK_SECONDS", "cancel_check_seconds", 0.05),
+            ("BOSUN_TASKS_GRACE_SECONDS", "grace_seconds", 0))
+_FLAG = ("BOSUN_TASKS_ENFORCE_POLL_INTERVAL", "enforce_poll")
+KNOWN = frozenset([name for name, _, _ in _NUMBERS] + [_FLAG[0]])
 
 
-def _number(name: str, default: float, low: float) -> float:
-    raw = os.environ.get(name, "").strip()
+def _sources() -> dict[str, str]:
+    """The environment over `.env`: where Bosun's own settings come from (a secret file holds no task setting)."""
+    return {**read_dotenv(), **os.environ}
+
+
+def _number(values: Mapping[str, str], name: str, default: float, low: float) -> float:
+    raw = values.get(name, "").strip()
     if not raw:
         return default
     try:
@@ -42,21 +57,24 @@ class TaskSettings:
     @classmethod
     def from_env(cls) -> TaskSettings:
         """The settings; a `BOSUN_TASKS_*` name that is none of them is said (config.py leaves the prefix to us)."""
-        stray = sorted(name for name in os.environ if name.upper().startswith("BOSUN_TASKS_") and name.upper() not in KNOWN)
+        given = _sources()
+        stray = sorted(name for name in given if name.upper().startswith("BOSUN_TASKS_") and name.upper() not in KNOWN)
         if stray:
             logging.getLogger("bosun.config").warning("%s: not a tasks setting, ignored (known: %s)", ", ".join(stray),
                                                       ", ".join(sorted(KNOWN)))
-        enforce = os.environ.get("BOSUN_TASKS_ENFORCE_POLL_INTERVAL", "").strip().lower() in ("1", "true", "yes", "on")
-        return cls(
-            ttl_seconds=_number("BOSUN_TASKS_TTL_SECONDS", cls.ttl_seconds, 1),
-            max_ttl_seconds=_number("BOSUN_TASKS_MAX_TTL_SECONDS", cls.max_ttl_seconds, 1),
-            poll_seconds=_number("BOSUN_TASKS_POLL_SECONDS", cls.poll_seconds, 0.05),
-            enforce_poll=enforce,
-            per_principal=int(_number("BOSUN_TASKS_PER_PRINCIPAL", cls.per_principal, 1)),
-            total=int(_number("BOSUN_TASKS_TOTAL", cls.total, 1)),
-            concurrency=int(_number("BOSUN_TASKS_CONCURRENCY", cls.concurrency, 1)),
-            redelivery_seconds=_number("BOSUN_TASKS_REDELIVERY_SECONDS", cls.redelivery_seconds, 1),
-            max_redeliveries=int(_number("BOSUN_TASKS_MAX_REDELIVERIES", cls.max_redeliveries, 0)),
-            cancel_check_seconds=_number("BOSUN_TASKS_CANCEL_CHECK_SECONDS", cls.cancel_check_seconds, 0.05),
-            grace_seconds=_number("BOSUN_TASKS_GRACE_SECONDS", cls.grace_seconds, 0),
-        )
+        enforce = given.get(_FLAG[0], "").strip().lower() in ("1", "true", "yes", "on")
+        values: dict[str, float | int | bool] = {_FLAG[1]: enforce}
+        for name, field, low in _NUMBERS:
+            value = _number(given, name, getattr(cls, field), low)
+            values[field] = int(value) if isinstance(getattr(cls, field), int) else value
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def described() -> list[tuple[str, str, str]]:
+    """`bosun config`'s rows for these settings: (variable, effective value, where it came from). Raises
+    ValueError, naming the variable, for a value `from_env` would refuse."""
+    effective = TaskSettings.from_env()
+    dotenv = read_dotenv()
+    return [(name, str(getattr(effective, field)),
+             "environment" if os.environ.get(name, "").strip() else ".env" if dotenv.get(name, "").strip() else "default")
+            for name, field in [(name, field) for name, field, _ in _NUMBERS] + [_FLAG]]
