@@ -325,7 +325,7 @@ def test_the_remote_gets_the_gateways_key_from_its_file_never_the_clients(tmp_pa
 def test_oauth_client_credentials_are_fetched_once_reused_renewed_before_expiry_and_after_a_401(tmp_path: Path) -> None:
     port = free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
-    provider = OidcProvider(tmp_path, [resource], ttl=4)
+    provider = OidcProvider(tmp_path, [resource], ttl=6)  # 4/5 of it (4.8 s) leaves a loaded machine time for 5 calls
     provider.start()
     counter = TokenCounter(provider.issuer)
     (tmp_path / "client-secret").write_text("writer-secret\n")
@@ -343,7 +343,7 @@ def test_oauth_client_credentials_are_fetched_once_reused_renewed_before_expiry_
             request = counter.requests[0]
             assert request["basic"] and request["form"] == {"grant_type": "client_credentials", "resource": resource,
                                                              "scope": "mcp"}
-            time.sleep(max(0.0, first + 3.4 - time.monotonic()))  # past 4/5 of the token's 4 s life
+            time.sleep(max(0.0, first + 5.0 - time.monotonic()))  # past 4/5 of the token's 6 s life
             assert _call(http, bridge.url).status_code == 200
             assert len(counter.requests) == 2  # renewed before it expired: no call was refused for it
             provider.rotate()  # new signing keys: the token the bridge holds is no longer valid
