@@ -119,3 +119,32 @@ def test_a_2026_childs_list_changed_reaches_the_clients_and_the_new_list(tmp_pat
     finally:
         stop_server(server)
     assert "speaks 2026-07-28" in (tmp_path / "server.log").read_text()
+
+
+def test_a_subscribe_is_answered_once_the_child_is_subscribed_upstream(tmp_path: Path) -> None:
+    """The child takes a second to confirm a subscription. The client's `resources/subscribe` is answered only once it
+    has (within two seconds): a change made right after the answer reaches the client's stream, not a child that
+    was not listening yet."""
+    from bridge_children import PYTHON_CHILD
+
+    server = start_bridge([*PYTHON_CHILD, "slow-subscribe"], log=tmp_path / "server.log", name="memo")
+    try:
+        with httpx.Client(timeout=30) as http:
+            alice = _session(http, server)
+            uri = _rpc(http, server, alice, "resources/list", {})["result"]["resources"][0]["uri"]
+            touch = next(tool["name"] for tool in _rpc(http, server, alice, "tools/list", {})["result"]["tools"]
+                         if tool["name"].endswith("touch"))
+            stream = Stream(server, alice)
+            started = time.monotonic()
+            _rpc(http, server, alice, "resources/subscribe", {"uri": uri})
+            waited = time.monotonic() - started
+            _rpc(http, server, alice, "tools/call", {"name": touch, "arguments": {}})
+            deadline = time.monotonic() + 5
+            while stream.updates(uri) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            stream.stop.set()
+        assert stream.updates(uri) == 1, stream.notes
+        assert 0.9 < waited < 2.5, waited
+        print(f"\nsubscribe answered after {waited:.2f}s (the child confirms after 1 s); the update that followed arrived")
+    finally:
+        stop_server(server)

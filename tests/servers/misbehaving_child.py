@@ -18,6 +18,8 @@ It speaks only the 2025 revisions: `server/discover` is refused, `initialize` an
 * memory-hog: a `tools/call` tries to allocate 512 MiB and says whether it could.
 * close-stdout: a `tools/call` closes its stdout and it lives on, reading nothing more: a process the
   bridge can no longer talk to, which only a signal ends.
+* slow-subscribe: offers one subscribable resource, `memo://note`, answers `resources/subscribe` one second late,
+  and has a `touch` tool that sends `notifications/resources/updated` for it once subscribed (else nothing).
 
 With `--record FILE`, every line read from stdin is appended to FILE as it arrives, so a test can
 prove what the bridge sent (an `initialize`, a `notifications/cancelled`) even after this process is gone.
@@ -36,7 +38,7 @@ import time
 from typing import Any
 
 MODES = ("normal", "exit-at-start", "slow-handshake", "hang-on-call", "flood", "garbage", "spawn-grandchild",
-         "memory-hog", "close-stdout")
+         "memory-hog", "close-stdout", "slow-subscribe")
 TOOLS = [
     {"name": "echo", "description": "Echoes its message", "inputSchema": {
         "type": "object", "properties": {"message": {"type": "string"}}}},
@@ -44,7 +46,10 @@ TOOLS = [
     {"name": "wait", "description": "Answers after some seconds", "inputSchema": {
         "type": "object", "properties": {"seconds": {"type": "number"}}}},
 ]
+TOUCH = {"name": "touch", "description": "Changes memo://note", "inputSchema": {"type": "object"}}
+MEMO = "memo://note"
 _out = threading.Lock()
+_subscribed = threading.Event()
 
 
 def write(data: bytes) -> None:
@@ -118,6 +123,10 @@ def call(mode: str, request_id: Any, params: dict[str, Any]) -> None:
         text(request_id, f"echo: {arguments.get('message', '')}")
     elif name == "whoami":
         text(request_id, json.dumps({"pid": os.getpid(), "pgid": os.getpgrp()}))
+    elif name == "touch":
+        if _subscribed.is_set():
+            send({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": MEMO}})
+        text(request_id, "touched")
     elif name == "wait":
         time.sleep(float(arguments.get("seconds", 1)))
         text(request_id, "waited")
@@ -125,17 +134,29 @@ def call(mode: str, request_id: Any, params: dict[str, Any]) -> None:
         send({"jsonrpc": "2.0", "id": request_id, "error": {"code": -32602, "message": f"Unknown tool: {name}"}})
 
 
+def subscribe_late(request_id: Any) -> None:
+    time.sleep(1.0)
+    _subscribed.set()
+    send({"jsonrpc": "2.0", "id": request_id, "result": {}})
+
+
 def handle(mode: str, message: dict[str, Any]) -> None:
     method = message.get("method")
     request_id = message.get("id")
     if "id" not in message or mode == "slow-handshake":
         return  # a notification (initialized, cancelled), or nothing is ever answered
+    memo = mode == "slow-subscribe"
     if method == "initialize":
+        capabilities: dict[str, Any] = {"tools": {}, **({"resources": {"subscribe": True}} if memo else {})}
         send({"jsonrpc": "2.0", "id": request_id, "result": {
-            "protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+            "protocolVersion": "2025-11-25", "capabilities": capabilities,
             "serverInfo": {"name": f"misbehaving-{mode}", "version": "1"}}})
     elif method == "tools/list":
-        send({"jsonrpc": "2.0", "id": request_id, "result": {"tools": TOOLS}})
+        send({"jsonrpc": "2.0", "id": request_id, "result": {"tools": TOOLS + ([TOUCH] if memo else [])}})
+    elif memo and method == "resources/list":
+        send({"jsonrpc": "2.0", "id": request_id, "result": {"resources": [{"uri": MEMO, "name": "note"}]}})
+    elif memo and method == "resources/subscribe":
+        threading.Thread(target=subscribe_late, args=(request_id,), daemon=True).start()
     elif method == "ping":
         send({"jsonrpc": "2.0", "id": request_id, "result": {}})
     elif method == "tools/call":

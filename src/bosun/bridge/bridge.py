@@ -147,10 +147,14 @@ class Bridge:
             self.hub.deliver("resource", self.naming.uri(uri))
 
     # Upstream subscriptions: what this replica's streams want of a shared child, and no more.
-    def _interest(self) -> None:
+    def _interest(self) -> asyncio.Future[None] | None:
+        """Bring the upstream subscriptions in line with what streams want; what is returned is done once they are."""
         self._resync = True
-        if self.options.isolation == "shared" and (self._syncing is None or self._syncing.done()):
+        if self.options.isolation != "shared":
+            return None
+        if self._syncing is None or self._syncing.done():
             self._syncing = asyncio.ensure_future(self._sync_subscriptions())
+        return self._syncing
 
     def _owns(self, uri: str) -> bool:
         found = self.registry.find_resource(uri)

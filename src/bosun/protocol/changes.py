@@ -9,7 +9,8 @@ each replica's changes to the others, which `deliver` them to their own streams.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,7 +45,7 @@ class ChangeHub:
         self._listeners: set[Listener] = set()
         self._relay: Callable[[ChangeKind, str | None], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # where streams and the relay live
-        self._watchers: list[Callable[[], None]] = []
+        self._watchers: list[Callable[[], Awaitable[None] | None]] = []
 
     def add(self, listener: Listener) -> None:
         self._loop = asyncio.get_running_loop()
@@ -55,14 +56,23 @@ class ChangeHub:
         self._listeners.discard(listener)
         self.interest_changed()
 
-    def watch(self, watcher: Callable[[], None]) -> None:
+    def watch(self, watcher: Callable[[], Awaitable[None] | None]) -> None:
         """Call `watcher` when the streams' interest may have changed (a stream opened or closed, a subscription
-        changed): a bridge subscribes upstream to what its streams want, and no more."""
+        changed): a bridge subscribes upstream to what its streams want, and no more. A watcher may return what
+        to await for that to be done (`interest_settled`)."""
         self._watchers.append(watcher)
 
-    def interest_changed(self) -> None:
-        for watcher in self._watchers:
-            watcher()
+    def interest_changed(self) -> list[Awaitable[None]]:
+        """Tell the watchers; what they return is what acting on it waits for."""
+        return [pending for pending in (watcher() for watcher in self._watchers) if pending is not None]
+
+    async def interest_settled(self, seconds: float) -> None:
+        """`interest_changed`, then wait up to `seconds` until the watchers have acted on it: a client answered that
+        its subscription is in place gets the updates that follow, even from a bridged server subscribed upstream."""
+        pending = [asyncio.shield(item) for item in self.interest_changed()]  # a timeout leaves the watchers' work be
+        if pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), seconds)
 
     def wanted_uris(self) -> set[str]:
         """Every resource URI an open stream here wants updates for."""

@@ -37,6 +37,7 @@ from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")
 _unmatched = Throttled(log)
+_UPSTREAM_SECONDS = 2.0  # how long a subscribe waits for a bridged server's upstream subscription before answering
 
 
 async def _store_error(send: Send, error: McpError, request_id: Any = None) -> None:
@@ -291,19 +292,20 @@ class LegacyEndpoint:
             raise invalid_params("resources/subscribe needs a 'uri' string")
         assert isinstance(call.channel, Session)
         await self.store.change(call.channel, subscribe=uri)
-        self._subscriptions_changed(call.channel)
+        await self._subscriptions_changed(call.channel)
         return {}
 
-    def _subscriptions_changed(self, session: Session) -> None:
-        """Told to the replica that may hold this session's GET stream."""
-        self.hub.interest_changed()
+    async def _subscriptions_changed(self, session: Session) -> None:
+        """Told to the replica that may hold this session's GET stream; here, answered once a bridged server that
+        owns the URI is subscribed upstream (within a bound), so the update of a change that follows is not lost."""
         if self.relay is not None:
             self.relay.subscriptions_changed(session.id, sorted(session.subscriptions))
+        await self.hub.interest_settled(_UPSTREAM_SECONDS)
 
     async def unsubscribe(self, call: Call) -> dict[str, Any]:
         assert isinstance(call.channel, Session)
         await self.store.change(call.channel, unsubscribe=str(call.params.get("uri")))
-        self._subscriptions_changed(call.channel)
+        await self._subscriptions_changed(call.channel)
         return {}
 
     # GET and DELETE.
