@@ -17,6 +17,8 @@ from bosun.state.sessions.offline import FAILURES
 from bosun.state.sessions.session import refresh
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from redis.asyncio import Redis
 
     from bosun.state.sessions.fallback import LocalSessions
@@ -33,9 +35,7 @@ class HeardFromReplicas:
     _unwritten: Unwritten
     _reloading: set[asyncio.Task[None]]
     _down: bool
-
-    def _key(self, session_id: str) -> str:
-        raise NotImplementedError
+    _key: Callable[[str], str]  # the record's key of a session id: the store's own method
 
     def end_local(self, session_id: str) -> None:
         """Deleted on another replica: this copy goes too, and its waiting requests end."""
