@@ -43,11 +43,11 @@ _OUTBOX = 10_000
 class LocalSessions(Protocol):
     """The replica's own copies of sessions, which other replicas' messages act on."""
 
-    def refresh_subscriptions(self, session_id: str, subscriptions: list[str]) -> None: ...
+    def refresh_subscriptions(self, session_id: str, subscriptions: list[str], revision: int | None) -> None: ...
 
     def end_local(self, session_id: str) -> None: ...
 
-    def stale_local(self, session_id: str) -> None: ...
+    def stale_local(self, session_id: str, record: dict[str, Any] | None = None) -> None: ...
 
     def listening(self, on: bool) -> None:
         """Whether this bus is subscribed: messages can reach the copies only while it is."""
@@ -98,8 +98,8 @@ class RedisChangeBus:
         self._post({"k": kind, "u": uri})
 
     # SessionRelay: what this replica tells the others about 2025 sessions.
-    def subscriptions_changed(self, session_id: str, subscriptions: list[str]) -> None:
-        self._post({"k": "session", "s": session_id, "subs": subscriptions})
+    def subscriptions_changed(self, session_id: str, subscriptions: list[str], revision: int) -> None:
+        self._post({"k": "session", "s": session_id, "subs": subscriptions, "n": revision})
 
     def cancel(self, session_id: str, request_id: Any) -> None:
         self._post({"k": "cancel", "s": session_id, "r": request_id})
@@ -107,9 +107,13 @@ class RedisChangeBus:
     def ended(self, session_id: str) -> None:
         self._post({"k": "ended", "s": session_id})
 
-    def session_changed(self, session_id: str) -> None:
-        """The session's record changed here (log level, subscriptions): other replicas read their copies again."""
-        self._post({"k": "changed", "s": session_id})
+    def session_changed(self, session_id: str, record: dict[str, Any] | None = None) -> None:
+        """The session's record changed here (log level, subscriptions): other replicas read their copies again,
+        and take the changed fields of `record` (as written, with its change number) in place meanwhile."""
+        message: dict[str, Any] = {"k": "changed", "s": session_id}
+        if record is not None:
+            message.update(l=record.get("l"), subs=record.get("s"), n=record.get("n"))
+        self._post(message)
 
     async def delivered(self, timeout: float = 1.0) -> None:
         """Return once everything posted so far is in every subscriber's socket (or failed), at most `timeout` later.
@@ -209,12 +213,18 @@ class RedisChangeBus:
 
     def _session_message(self, kind: Any, session_id: str, message: dict[str, Any]) -> None:
         sessions: LocalSessions = self.sessions  # type: ignore[assignment]
+        revision = message.get("n")
+        known = revision if type(revision) is int else None  # None: sent by a Bosun without change numbers
         if kind == "session" and type(message.get("subs")) is list:
-            sessions.refresh_subscriptions(session_id, [uri for uri in message["subs"] if type(uri) is str])
+            sessions.refresh_subscriptions(session_id, [uri for uri in message["subs"] if type(uri) is str], known)
         elif kind == "ended":
             sessions.end_local(session_id)
         elif kind == "changed":
-            sessions.stale_local(session_id)
+            subscriptions, level = message.get("subs"), message.get("l")
+            record = None
+            if known is not None and isinstance(subscriptions, list) and (level is None or type(level) is str):
+                record = {"l": level, "s": [uri for uri in subscriptions if type(uri) is str], "n": known}
+            sessions.stale_local(session_id, record)
         elif kind == "cancel" and type(message.get("r")) in (int, str):
             sessions.cancel_local(session_id, message["r"])
         elif kind == "answer" and type(message.get("m")) is dict:

@@ -71,7 +71,9 @@ class SessionBus(PendingRegistry, Protocol):
 
     def ended(self, session_id: str) -> None: ...
 
-    def session_changed(self, session_id: str) -> None: ...
+    def session_changed(self, session_id: str, record: dict[str, Any] | None = None) -> None:
+        """The record changed here; `record`, as written, lets other copies take it in place."""
+        ...
 
     async def delivered(self) -> None:
         """Return once what this replica posted so far is in Redis's hands (or could not be), within a bound."""

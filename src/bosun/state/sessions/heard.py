@@ -42,9 +42,13 @@ class HeardFromReplicas:
         self._fresh.stale(self._local.drop(session_id))
         self._unwritten.ended(session_id, time.monotonic())
 
-    def stale_local(self, session_id: str) -> None:
-        """Changed on another replica (its log level, its subscriptions): this copy is read again at its next use."""
-        self._fresh.stale(self._local.peek(session_id))
+    def stale_local(self, session_id: str, record: dict[str, Any] | None = None) -> None:
+        """Changed on another replica (its log level, its subscriptions): this copy is read again at its next use,
+        and takes `record`'s fields meanwhile if it is not older (a GET stream held here filters by them now)."""
+        session = self._local.peek(session_id)
+        self._fresh.stale(session)
+        if record is not None and session is not None and session_id not in self._local.unsaved:
+            refresh(session, record)
 
     def cancel_local(self, session_id: str, request_id: Any) -> None:
         session = self._local.peek(session_id)
@@ -58,12 +62,19 @@ class HeardFromReplicas:
         if session is not None:
             session.resolve(message)
 
-    def refresh_subscriptions(self, session_id: str, subscriptions: list[str]) -> None:
+    def refresh_subscriptions(self, session_id: str, subscriptions: list[str], revision: int | None) -> None:
         """Another replica changed this session's subscriptions: update this replica's copy in place (a GET
-        stream held here filters by that very set). The message's set is applied at once, then the record
-        is read again, since messages from several replicas may arrive in another order than their writes."""
+        stream held here filters by that very set), unless the copy is newer: messages from several replicas
+        may arrive in another order than their writes. A message without a change number (from an older Bosun)
+        is applied, then the record is read again."""
         session = self._local.peek(session_id)
         if session is None or session_id in self._local.unsaved:
+            return
+        if revision is not None:
+            if revision >= session.revision:
+                session.revision = revision
+                session.subscriptions.clear()
+                session.subscriptions.update(subscriptions)
             return
         session.subscriptions.clear()
         session.subscriptions.update(subscriptions)

@@ -113,7 +113,7 @@ class RedisSessionStore(HeardFromReplicas):
     def _record(session: Session) -> bytes:
         return orjson.dumps({"v": session.version, "c": session.capabilities, "i": session.client_info,
                              "o": session.owner, "k": session.client, "l": session.log_level,
-                             "s": sorted(session.subscriptions)})
+                             "s": sorted(session.subscriptions), "n": session.revision})
 
     # The store interface.
     async def create(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
@@ -215,16 +215,20 @@ class RedisSessionStore(HeardFromReplicas):
                     await self.save(session)  # not in Redis (opened in an outage, written back meanwhile)
                 elif session.id not in self._local.unsaved:
                     refresh(session, record)
-                await self._tell(session.id, ended=False)  # other replicas' copies read it again
+                await self._tell(session.id, ended=False, record=record)  # other replicas' copies take it in place
                 return
         if session.id in self._local:
             self._local.unsaved[session.id] = True
 
-    async def _tell(self, session_id: str, ended: bool) -> None:
-        """Tell the other replicas' copies, and wait until Redis has the message: the client is answered after it."""
+    async def _tell(self, session_id: str, ended: bool, record: dict[str, Any] | None = None) -> None:
+        """Tell the other replicas' copies, and wait until Redis has the message: the client is answered after it.
+        A changed record travels whole, so a GET stream elsewhere filters by the new subscriptions before the answer."""
         bus = self.registry
         if bus is not None:
-            (bus.ended if ended else bus.session_changed)(session_id)
+            if ended:
+                bus.ended(session_id)
+            else:
+                bus.session_changed(session_id, record)
             await bus.delivered()
 
     async def delete(self, session_id: str) -> bool:

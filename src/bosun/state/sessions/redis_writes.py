@@ -16,7 +16,7 @@ from redis.exceptions import WatchError
 
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.state.sessions.fallback import LocalSessions
-from bosun.state.sessions.session import Session
+from bosun.state.sessions.session import Session, next_revision, revision_of
 
 _CONTENTION_RETRIES = 20
 _BATCH = 500  # commands per write-back round trip, so one stays well inside the socket timeout
@@ -44,6 +44,7 @@ async def change_fields(redis: Redis, key: str, ttl: int, level: str | None, sub
                 if unsubscribe is not None:
                     uris.discard(unsubscribe)
                 record["s"] = sorted(uris)
+                record["n"] = next_revision(revision_of(record))
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.set(key, orjson.dumps(record), ex=ttl)
                 await pipe.execute()
@@ -67,6 +68,8 @@ async def replay(redis: Redis, local: LocalSessions, unsaved: dict[str, bool], d
             continue
         ttl = int(idle_seconds - (now - session.touched))
         if ttl >= 1:
+            if changed:
+                session.revision = next_revision(session.revision)
             commands.append((key(session_id), record(session), ttl, changed))
     for start in range(0, len(commands), _BATCH):
         async with redis.pipeline(transaction=False) as pipe:

@@ -32,6 +32,9 @@ class Session:
     client: str = "-"  # whose quota it counts against: the principal, or the peer address on an open server
     log_level: str | None = None
     subscriptions: set[str] = field(default_factory=set)
+    # The shared record's change number (`next_revision`): a copy applies a record or a message only if it is not
+    # older than what the copy already holds, since reads and messages from several replicas arrive in any order.
+    revision: int = 0
     touched: float = field(default_factory=time.monotonic)
     # When this replica last read the record from the shared store (or wrote it there), as far as that read can be
     # trusted; a Redis-backed store serves its copy without asking again for a while after (`freshness`).
@@ -103,11 +106,28 @@ def apply_change(session: Session, level: str | None, subscribe: str | None, uns
         session.subscriptions.discard(unsubscribe)
 
 
+def next_revision(current: int) -> int:
+    """The change number after `current`: always greater, and at least the wall clock in milliseconds, so a record
+    written back after an outage is newer than changes other replicas made to it meanwhile."""
+    return max(current + 1, time.time_ns() // 1_000_000)
+
+
+def revision_of(record: dict[str, Any]) -> int:
+    number = record.get("n")
+    return number if type(number) is int else 0  # written by a Bosun without change numbers
+
+
 def refresh(session: Session, record: dict[str, Any]) -> None:
-    """A stored record's changeable fields, which another replica may have changed; in place (a GET stream holds the set)."""
+    """A stored record's changeable fields, which another replica may have changed; in place (a GET stream holds the
+    set). A record older than the copy is ignored: a read that set out before a change may return after it."""
+    revision = revision_of(record)
+    if revision < session.revision:
+        return
+    session.revision = revision
     session.log_level = record["l"]
     session.subscriptions.clear()
     session.subscriptions.update(record["s"])
+
 
 class PendingRegistry(Protocol):
     """Where a session's requests to the client are known to be waiting, across replicas."""

@@ -24,7 +24,9 @@ class SessionRelay(Protocol):
 
     def ended(self, session_id: str) -> None: ...
 
-    def subscriptions_changed(self, session_id: str, subscriptions: list[str]) -> None: ...
+    def subscriptions_changed(self, session_id: str, subscriptions: list[str], revision: int) -> None:
+        """`subscriptions` as of the record's change number `revision` (`Session.revision`)."""
+        ...
 
 
 class SessionStore(Protocol):

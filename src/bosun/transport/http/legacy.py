@@ -299,7 +299,7 @@ class LegacyEndpoint:
         """Told to the replica that may hold this session's GET stream; here, answered once a bridged server that
         owns the URI is subscribed upstream (within a bound), so the update of a change that follows is not lost."""
         if self.relay is not None:
-            self.relay.subscriptions_changed(session.id, sorted(session.subscriptions))
+            self.relay.subscriptions_changed(session.id, sorted(session.subscriptions), session.revision)
         await self.hub.interest_settled(_UPSTREAM_SECONDS)
 
     async def unsubscribe(self, call: Call) -> dict[str, Any]:
