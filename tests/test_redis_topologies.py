@@ -316,6 +316,8 @@ def test_a_sentinel_failover_under_load_fails_only_the_calls_in_flight(how: str,
             print(f"  failed: started {call[0]:+.2f}s ended {call[1]:+.2f}s {call[2]}: {call[3]}")
         during = [call for call in load.calls if call[0] <= switched + 0.05 and call[1] >= began - 0.05]
         assert len(load.calls) > 50 and len(during) >= 10, "too little load to say anything (a machine too busy?)"
+        lost = [call for call in failed if call[3].startswith("HTTP 404")]  # in flight or not: a session is never lost
+        assert not lost, f"{len(lost)} calls answered 404: sessions lost in the failover (first at {lost[0][0]:+.2f}s)"
         assert failed == in_flight, f"{len(failed) - len(in_flight)} calls failed that were not in flight at the failover"
         # Afterwards: everything works, on the new primary.
         with httpx.Client(timeout=10) as http:

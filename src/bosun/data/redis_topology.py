@@ -21,7 +21,8 @@ again after its node failed, when redis-py's map may still name the dead node). 
 script or transaction uses together must share a hash slot: each store puts the part they share in a `{hash tag}`
 (tests/test_redis_topologies.py checks every family).
 
-Imports nothing from Bosun but `bosun.config`'s error. Imported only when REDIS_URL names one of these topologies.
+Imports nothing from Bosun but `bosun.config`'s error and `redis_moves`, where it records each move. Imported only
+when REDIS_URL names one of these topologies.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from typing import Any, NoReturn
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, ClusterPubSub, RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+
+from bosun.data.redis_moves import moved
 
 log = logging.getLogger("bosun.redis")
 # What the sentinels announce: the leader has just told a replica to become the primary; a failover was given up;
@@ -107,6 +110,7 @@ class _FollowingPool(SentinelConnectionPool):
     async def _reconnect(self, why: str) -> None:
         """Drop every connection (in use too: a command in flight fails and is retried once on a fresh one)."""
         log.warning("redis: the sentinels are moving %s to a new primary (%s); reconnecting", self.service_name, why)
+        moved()  # what the old primary took last may be lost: stores answer a miss with "retry" for a moment
         self.master_address = None
         await self.disconnect(inuse_connections=True)
 

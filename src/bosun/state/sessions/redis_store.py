@@ -25,7 +25,10 @@ Recovery is one transition: pooled connections are dropped before Redis is tried
 and the client (`redis_client`) retries a command that meets a dead one on a fresh one.
 A session opened in an outage has an id of its own (`sessions_offline`): a replica that
 misses it in Redis before its write-back answers a retryable 503 for a while, not 404.
-For `SETTLE_SECONDS` after an outage any miss is a 503: the read may have met a demoted primary.
+A record missing from Redis while this replica holds the session in use was lost by Redis (a failover's last
+writes, an eviction) unless a DELETE left its tombstone: the copy is written back and served (`lost`). A replica
+that does not hold it answers a retryable 503 for `SETTLE_SECONDS` after Redis moved (an outage ended, the bus
+reconnected, the Sentinel client followed a failover), 404 otherwise.
 
 A field a client changes (log level, a subscription) is written alone, under WATCH (`change`), so changes
 made at once on several replicas never lose one another. What other replicas must hear (answers to this
@@ -54,9 +57,9 @@ from bosun.protocol.errors import McpError
 from bosun.protocol.observe import Observer
 from bosun.state.sessions.fallback import LocalSessions
 from bosun.state.sessions.freshness import REVALIDATE_SECONDS, Freshness, SessionBus
-from bosun.state.sessions.heard import HeardFromReplicas
+from bosun.state.sessions.lost import LostSessions
 from bosun.state.sessions.offline import FAILURES as _FAILURES
-from bosun.state.sessions.offline import GRACE_RETRIES, Unwritten, is_offline, not_shared_yet, offline_id, unavailable
+from bosun.state.sessions.offline import GRACE_RETRIES, Unwritten, is_offline, offline_id, unavailable
 from bosun.state.sessions.redis_writes import change_fields, write_back
 from bosun.state.sessions.session import Session, apply_change, refresh
 
@@ -65,12 +68,9 @@ log = logging.getLogger("bosun.sessions")
 _WARN_EVERY = 30.0
 HOLD_SECONDS = 0.5  # how long a request waits for Redis to be found again, or for another replica's write-back
 _RETRY_SPACING = 0.1
-# Just after an outage a read may still meet a demoted primary (a sentinel failover's split-brain moment, about a
-# second), which misses sessions opened on the new one: for this long a miss is a retryable 503, not a 404.
-SETTLE_SECONDS = 2.0
 
 
-class RedisSessionStore(HeardFromReplicas):
+class RedisSessionStore(LostSessions):
     """Sessions in Redis, served from this replica's bounded copy while Redis is unavailable.
 
     `max_sessions` and `max_per_client` bound that copy (least recently used idle sessions go first, ones
@@ -97,6 +97,10 @@ class RedisSessionStore(HeardFromReplicas):
         # hear of a change or a DELETE made here. Without it no copy is trusted: every request reads Redis.
         self.registry: SessionBus | None = None
         self._reloading: set[asyncio.Task[None]] = set()
+        self._restoring: set[asyncio.Task[None]] = set()  # copies being written back to a Redis that lost them (`lost`)
+        self._restored = Throttled(log, _WARN_EVERY)
+        self._subscriptions = 0  # how often the change bus has subscribed (`lost.bus_subscribed`)
+        self._resubscribed_at = -math.inf
         self._down = False  # True from a failure until the retry task has written back and Redis answers again
         self._retrying: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # set when the change bus finds Redis again, or a request waits: retry at once
@@ -171,7 +175,13 @@ class RedisSessionStore(HeardFromReplicas):
                     and time.monotonic() - self._back_at < self._unwritten.grace_seconds):  # only just after an outage
                 await asyncio.sleep(0.05)
                 continue
-            return self._loaded(session_id, raw, self._fresh.checked(stamp))
+            try:  # missing, but held here: lost by Redis, or deleted elsewhere (its tombstone says which)?
+                deleted = bool(raw is None and self.restorable(session_id, time.monotonic())
+                               and await self.deleted([session_id]))
+            except _FAILURES as exc:
+                self._failed(exc)
+                break
+            return self._loaded(session_id, raw, self._fresh.checked(stamp), deleted)
         return self._held(session_id)
 
     async def _read_many(self, session_ids: list[str]) -> list[Session | None | Exception]:
@@ -183,11 +193,15 @@ class RedisSessionStore(HeardFromReplicas):
                     for session_id in session_ids:
                         pipe.getex(self._key(session_id), ex=self._ttl)
                     raws = await pipe.execute()
+                now = time.monotonic()
+                deleted = await self.deleted([i for i, raw in zip(session_ids, raws, strict=True)
+                                              if raw is None and self.restorable(i, now)])
             except _FAILURES as exc:
                 self._failed(exc)
             else:
                 checked = self._fresh.checked(stamp)
-                return [_outcome(self._loaded, session_id, raw, checked) for session_id, raw in zip(session_ids, raws, strict=True)]
+                return [_outcome(self._loaded, session_id, raw, checked, session_id in deleted)
+                        for session_id, raw in zip(session_ids, raws, strict=True)]
         return [_outcome(self._held, session_id) for session_id in session_ids]
 
     async def save(self, session: Session) -> None:
@@ -234,6 +248,7 @@ class RedisSessionStore(HeardFromReplicas):
     async def delete(self, session_id: str) -> bool:
         if not self._down:
             try:
+                await self.bury(session_id)  # first: a copy elsewhere that misses the record must not restore it
                 removed = bool(await self.redis.delete(self._key(session_id)))
             except _FAILURES as exc:
                 self._failed(exc)
@@ -262,6 +277,9 @@ class RedisSessionStore(HeardFromReplicas):
             self._retrying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retrying
+        for task in list(self._restoring):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 1.0)  # a copy being written back to a Redis that lost it
         if self._local.unsaved or self._local.deleted:
             try:
                 await self._write_back()
@@ -272,21 +290,11 @@ class RedisSessionStore(HeardFromReplicas):
         await self.redis.aclose()
 
     # Serving from Redis, or from this replica's copy.
-    def _loaded(self, session_id: str, raw: bytes | str | None, checked: float) -> Session | None:
+    def _loaded(self, session_id: str, raw: bytes | str | None, checked: float, deleted: bool = False) -> Session | None:
         session = self._local.get(session_id)
         now = time.monotonic()
         if raw is None:
-            if session is not None and session_id in self._local.unsaved:
-                session.touched = now  # opened or changed during an outage; the write-back is under way
-                return session
-            if now - self._back_at < SETTLE_SECONDS and not self._unwritten.known_ended(session_id):
-                raise unavailable()
-            if session is not None:
-                self._local.drop(session_id)  # expired, or deleted on another replica
-                self._unwritten.ended(session_id, now)
-            elif self._unwritten.wait(session_id, now):
-                raise not_shared_yet()  # opened on another replica in an outage, its write-back under way
-            return None
+            return self.missing(session_id, session, now, checked, deleted)
         self._unwritten.found(session_id)
         if session is None:
             record = orjson.loads(raw)
@@ -306,6 +314,7 @@ class RedisSessionStore(HeardFromReplicas):
         """The change bus subscribed, or lost its subscription: copies are trusted only while it listens. A bus
         that subscribes again during an outage has found Redis (a new primary): retry now, not at the next tick."""
         self._fresh.listening(on)
+        self.bus_subscribed(on)
         if on and self._down:
             self._wake.set()
 

@@ -16,6 +16,7 @@ from redis.exceptions import WatchError
 
 from bosun.protocol.errors import INTERNAL_ERROR, McpError
 from bosun.state.sessions.fallback import LocalSessions
+from bosun.state.sessions.lost import ENDED
 from bosun.state.sessions.session import Session, next_revision, revision_of
 
 _CONTENTION_RETRIES = 20
@@ -75,6 +76,7 @@ async def replay(redis: Redis, local: LocalSessions, unsaved: dict[str, bool], d
         async with redis.pipeline(transaction=False) as pipe:
             for name, value, ttl, changed in commands[start:start + _BATCH]:
                 if value is None:
+                    pipe.set(name + ENDED, b"1", ex=max(1, int(idle_seconds)))  # the tombstone (`lost`), then
                     pipe.delete(name)
                 elif changed:
                     pipe.set(name, value, ex=ttl)
