@@ -7,7 +7,9 @@ child's log messages go to Bosun's log, never to another client's stream.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import sys
 import threading
 import time
@@ -148,3 +150,39 @@ def test_a_subscribe_is_answered_once_the_child_is_subscribed_upstream(tmp_path:
         print(f"\nsubscribe answered after {waited:.2f}s (the child confirms after 1 s); the update that followed arrived")
     finally:
         stop_server(server)
+
+
+def test_over_stdio_a_subscribe_is_answered_once_the_child_has_confirmed_it() -> None:
+    """The same child, the bridge served over stdio (`bosun bridge` inside an MCP host): the 2025 session's
+    `resources/subscribe` waits for the child's upstream subscription too, and the update that follows arrives."""
+    from bridge_children import PYTHON_CHILD
+    from test_stdio import Raw
+
+    from conftest import BOSUN
+
+    raw = Raw([BOSUN, "serve", "bosun.bridged:server", "--transport", "stdio"],
+              {"BOSUN_BRIDGE_COMMAND": json.dumps([*PYTHON_CHILD, "slow-subscribe"]), "BOSUN_BRIDGE_NAME": "memo"})
+    try:
+        raw.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+        assert raw.receive()["result"]["protocolVersion"] == "2025-06-18"
+        raw.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        raw.send({"jsonrpc": "2.0", "id": 1, "method": "resources/list", "params": {}})
+        uri = raw.receive()["result"]["resources"][0]["uri"]
+        raw.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+        touch = next(tool["name"] for tool in raw.receive()["result"]["tools"] if tool["name"].endswith("touch"))
+        started = time.monotonic()
+        raw.send({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe", "params": {"uri": uri}})
+        assert raw.receive() == {"jsonrpc": "2.0", "id": 3, "result": {}}
+        waited = time.monotonic() - started
+        raw.send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": touch, "arguments": {}}})
+        lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(raw.receive()) for _ in range(2)], daemon=True).start()
+        received = []
+        with contextlib.suppress(queue.Empty):
+            for _ in range(2):  # the update and the call's result, in either order; a lost update is not waited for
+                received.append(lines.get(timeout=5))
+        assert {"method": "notifications/resources/updated", "params": {"uri": uri}, "jsonrpc": "2.0"} in received, received
+        assert 0.9 < waited < 2.5, waited
+    finally:
+        raw.finish()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ChangeKind = Literal["tools", "prompts", "resources", "resource"]
+INTEREST_SECONDS = 2.0  # how long a subscribe waits for a bridged server's upstream subscription before answering
 
 LIST_CHANGED_METHOD: dict[str, str] = {
     "tools": "notifications/tools/list_changed",
@@ -66,7 +67,7 @@ class ChangeHub:
         """Tell the watchers; what they return is what acting on it waits for."""
         return [pending for pending in (watcher() for watcher in self._watchers) if pending is not None]
 
-    async def interest_settled(self, seconds: float) -> None:
+    async def interest_settled(self, seconds: float = INTEREST_SECONDS) -> None:
         """`interest_changed`, then wait up to `seconds` until the watchers have acted on it: a client answered that
         its subscription is in place gets the updates that follow, even from a bridged server subscribed upstream."""
         pending = [asyncio.shield(item) for item in self.interest_changed()]  # a timeout leaves the watchers' work be

@@ -273,11 +273,13 @@ class StdioEndpoint:
             raise invalid_params("resources/subscribe needs a 'uri' string")
         assert self.session is not None
         self.session.subscriptions.add(uri)
+        await self.hub.interest_settled()  # answered once a bridged server owning the URI is subscribed upstream
         return {}
 
     async def _unsubscribe(self, call: Call) -> dict[str, Any]:
         assert self.session is not None
         self.session.subscriptions.discard(str(call.params.get("uri")))
+        await self.hub.interest_settled()
         return {}
 
     # Change notifications.

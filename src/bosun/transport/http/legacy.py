@@ -37,7 +37,6 @@ from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")
 _unmatched = Throttled(log)
-_UPSTREAM_SECONDS = 2.0  # how long a subscribe waits for a bridged server's upstream subscription before answering
 
 
 async def _store_error(send: Send, error: McpError, request_id: Any = None) -> None:
@@ -300,7 +299,7 @@ class LegacyEndpoint:
         owns the URI is subscribed upstream (within a bound), so the update of a change that follows is not lost."""
         if self.relay is not None:
             self.relay.subscriptions_changed(session.id, sorted(session.subscriptions), session.revision)
-        await self.hub.interest_settled(_UPSTREAM_SECONDS)
+        await self.hub.interest_settled()
 
     async def unsubscribe(self, call: Call) -> dict[str, Any]:
         assert isinstance(call.channel, Session)
