@@ -285,3 +285,29 @@ def test_the_replica_copy_is_bounded_and_idles_out_during_an_outage() -> None:
             await store.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+def test_a_resume_while_redis_is_down_is_a_retryable_503_not_a_404(tmp_path: Path) -> None:
+    """A 404 on `Last-Event-ID` tells the client its events are gone and to send the request again, running the tool
+    call twice. While Redis cannot be asked the events may well be there: the resume gets 503 with Retry-After."""
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    server = start_server("tests/servers/replicated.py", env={"REDIS_URL": redis.url})
+    try:
+        with httpx.Client(timeout=10) as http:
+            init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+            session = http.post(server.url, json=init, headers=HEADERS).headers["mcp-session-id"]
+            headers = {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+            call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "long_count", "arguments": {"to": 2}}}
+            cut = http.post(server.url, headers=headers, json=call)
+            priming = [line[4:] for line in cut.text.splitlines() if line.startswith("id: ")][0]
+            resume = {**headers, "accept": "text/event-stream", "last-event-id": priming}
+            assert "counted to 2 (resumed)" in http.get(server.url, headers=resume).text
+            redis.stop()
+            refused = http.get(server.url, headers=resume)  # the session is held here; the event store is not reachable
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+            assert refused.json()["error"] == {"code": -32603, "message": "Event store unavailable; retry shortly"}
+    finally:
+        stop_server(server)
+        redis.stop()

@@ -13,7 +13,8 @@ reader following an unfinished stream whose heartbeat has lapsed (its replica wa
 killed) sends the client an error for that request instead of waiting for ever.
 
 Redis failing costs resumability only: the live stream goes on, events are not kept
-(warned at most every 30 s), and a resume then gets the "unknown or expired" answer.
+(warned at most every 30 s), and a resume then gets the "unknown or expired" answer; a
+resume asked while Redis cannot be reached gets a retryable 503 instead.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import orjson
 
 from bosun.ops.logs import Throttled
+from bosun.protocol.errors import INTERNAL_ERROR, McpError
 
 log = logging.getLogger("bosun.events")
 _ALIVE_SECONDS = 6  # a writer's heartbeat key lives this long ...
@@ -100,7 +102,7 @@ class RedisEventStore:
                 owner, first, entries = await pipe.execute()
         except Exception as exc:
             self._warn.warning("event store: Redis unavailable (%s); cannot resume a stream", type(exc).__name__)
-            return None
+            raise McpError(INTERNAL_ERROR, "Event store unavailable; retry shortly", http_status=503) from None
         if owner is None or _owner_of(owner).get("s") != session_id:
             return None
         if first and _number(first[0][0]) > number + 1:

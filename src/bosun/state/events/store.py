@@ -29,7 +29,9 @@ class EventStore(Protocol):
         ...
 
     async def after(self, session_id: str, key: str, number: int) -> tuple[list[tuple[int, bytes]], bool] | None:
-        """The events after `number` and whether the stream has ended; None if unknown, expired or not this session's."""
+        """The events after `number` and whether the stream has ended; None if unknown, expired or not this session's.
+        Raises a retryable `McpError` (HTTP 503) when the store cannot be asked now: the events may well be there,
+        and a 404 would have the client send its request again, running a tool call twice."""
         ...
 
     async def wait(self, key: str, after: int, timeout: float) -> None:

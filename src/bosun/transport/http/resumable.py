@@ -113,7 +113,12 @@ async def resume(send: Send, receive: Receive, store: EventStore, session_id: st
                  headers: tuple[tuple[bytes, bytes], ...], keepalive: float) -> None:
     """GET with `Last-Event-ID`: replay what followed that event on its stream, then follow it to the end."""
     parsed = parse_event_id(last_event_id)
-    found = await store.after(session_id, *parsed) if parsed is not None else None
+    try:
+        found = await store.after(session_id, *parsed) if parsed is not None else None
+    except McpError as unavailable:  # the store cannot be asked now: retry the resume, not the request
+        retry = ((b"retry-after", b"1"),) if unavailable.http_status == 503 else ()
+        await respond(send, unavailable.http_status, error_bytes(None, unavailable), JSON_HEADERS + headers + retry)
+        return
     if parsed is None or found is None:
         error = McpError(INVALID_REQUEST, "Not Found: unknown or expired Last-Event-ID for this session; send the request again")
         await respond(send, 404, error_bytes(None, error), JSON_HEADERS + headers)
