@@ -140,11 +140,16 @@ def test_metrics_add_up_across_workers() -> None:
             for _ in range(30):
                 with httpx.Client(timeout=5) as fresh:  # new connections spread over both workers
                     assert modern_call(fresh, running.url, "tools/call", {"name": "echo", "arguments": {"text": "x"}}).status_code == 200
-            # Each worker writes its counts to the shared files at most once a second (metrics_shared.py).
+            # Each worker writes its counts to the shared files at most once a second (metrics_shared.py), one series
+            # after another: a scrape that reads while the other worker writes may see its requests but not yet its
+            # tool times (17 of 30 in one CI run), so every series is waited for.
             deadline = time.monotonic() + 5
+            series = [("mcp_requests_total", {"method": "tools/call"}), ("mcp_tool_calls_total", {"tool": "echo"}),
+                      ("mcp_request_duration_seconds_count", {"method": "tools/call"}),
+                      ("mcp_tool_duration_seconds_count", {"tool": "echo"})]
             while True:
                 found = samples(http.get(running.base + "/metrics").text)
-                if total(found, "mcp_requests_total", method="tools/call") >= 30 or time.monotonic() > deadline:
+                if all(total(found, name, **labels) >= 30 for name, labels in series) or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
         assert total(found, "mcp_requests_total", method="tools/call") == 30
