@@ -12,7 +12,8 @@ record's counts, so a tool that is not safe to repeat ends `failed` rather than 
 
 On a Cluster, three gaps of pydocket 0.27.2 and redis-py 8.1.0 stopped every task from running (a several-seed
 URL, a private CA or an encoded password, a dead primary): `docket_url` and bosun/tasks/docket_cluster.py close
-them, and tests/test_tasks_topologies.py shows each.
+them, and tests/test_tasks_topologies.py shows each. Its pools' connections get Bosun's one retry on a dead
+connection (bosun/tasks/docket_links.py): without it, the first run after a Redis restart started a lease late.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from bosun.tasks.docket_cluster import docket_url, mend_keys, mend_pubsub
+from bosun.tasks.docket_links import mend_retry
 from bosun.tasks.engine import Run
 
 
@@ -58,6 +60,7 @@ class DocketEngine:
             cluster = getattr(getattr(redis, "_redis", None), "cluster_client", None)
             if cluster is not None:
                 mend_keys(cluster)
+            mend_retry(redis)  # a dead pooled connection costs a reconnect, not a run delayed by its lease
         self.docket.register(bosun_task)
         self._function = bosun_task
         self._worker = Worker(self.docket, concurrency=self.concurrency, redelivery_timeout=self.redelivery,
