@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from polling import timed
 
 from conftest import Running, free_port, modern_call, sse_messages, start_server, stop_server
 from pg import PrivateRedis
@@ -101,15 +101,6 @@ def _added(response: httpx.Response) -> bool:
     return response.status_code == 200 and response.json().get("result", {}).get("structuredContent") == {"result": 5}
 
 
-def _until(check: Callable[[], bool], seconds: float = 10.0) -> float:
-    """Poll `check` until it holds; returns how long that took."""
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < seconds, "condition not reached in time"
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
 def test_a_session_opened_before_redis_fails_keeps_working_through_the_outage(tmp_path: Path) -> None:
     """The official client, legacy mode: initialize with Redis up, then several calls with it gone, no 5xx."""
     import httpx2
@@ -160,7 +151,7 @@ def test_a_session_opened_during_the_outage_is_written_back_for_other_replicas(t
             elsewhere = _post(http, second, session, ADD)  # the other replica has never seen it: retry, not 404
             assert elsewhere.status_code == 503 and elsewhere.headers["retry-after"] == "1"
             redis.start()  # same port, empty: nothing of the old data survives
-            took = _until(lambda: _added(_post(http, second, session, ADD)))
+            took = timed(lambda: _added(_post(http, second, session, ADD)))
             print(f"session opened in the outage usable on another replica {took:.2f}s after Redis returned")
             # What changed during the outage came back too: the log level set on the first replica.
             chatty = _post(http, second, session, {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
@@ -192,7 +183,7 @@ def test_an_unknown_session_while_redis_is_down_is_a_retryable_503(tmp_path: Pat
             # Deleting a session this replica holds works during the outage, and sticks once Redis is back.
             assert http.delete(server.url, headers={**HEADERS, "mcp-session-id": known}).status_code == 200
             redis.start()
-            _until(lambda: _post(http, server, known, ADD).status_code == 404)
+            timed(lambda: _post(http, server, known, ADD).status_code == 404)
     finally:
         stop_server(server)
         redis.stop()
@@ -217,7 +208,7 @@ def test_the_outage_warning_is_logged_once_per_30_seconds(tmp_path: Path) -> Non
             # that long, and the outage still meets many failures (each would log, without the throttle).
             assert len(statuses) > 10 and set(statuses) == {200, 503}
             redis.start()
-            _until(lambda: _post(http, server, "unknown", ADD).status_code == 404)
+            timed(lambda: _post(http, server, "unknown", ADD).status_code == 404)
     finally:
         stop_server(server)
         redis.stop()
@@ -241,7 +232,7 @@ def test_a_hung_redis_costs_one_timeout_not_one_per_request(tmp_path: Path) -> N
             hung = time.monotonic() - start
             assert hung < 1.5, hung  # one socket timeout (0.5 s) at most, then memory
             redis.process.send_signal(signal.SIGCONT)
-            thawed = _until(lambda: _post(http, server, "unknown", ADD).status_code == 404)  # asking Redis again
+            thawed = timed(lambda: _post(http, server, "unknown", ADD).status_code == 404)  # asking Redis again
             print(f"20 calls with Redis hung: {hung:.2f}s; Redis consulted again {thawed:.2f}s after it thawed")
     finally:
         if redis.process is not None:
@@ -292,7 +283,8 @@ def test_a_resume_while_redis_is_down_is_a_retryable_503_not_a_404(tmp_path: Pat
     call twice. While Redis cannot be asked the events may well be there: the resume gets 503 with Retry-After."""
     redis = PrivateRedis(free_port(), tmp_path)
     redis.start()
-    server = start_server("tests/servers/replicated.py", env={"REDIS_URL": redis.url})
+    log = tmp_path / "server.log"
+    server = start_server("tests/servers/replicated.py", env={"REDIS_URL": redis.url}, log=log)
     try:
         with httpx.Client(timeout=10) as http:
             init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
@@ -311,3 +303,45 @@ def test_a_resume_while_redis_is_down_is_a_retryable_503_not_a_404(tmp_path: Pat
     finally:
         stop_server(server)
         redis.stop()
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_resume_following_a_stream_when_redis_goes_ends_it_cleanly(tmp_path: Path) -> None:
+    """The transport's resume, in process, on a real Redis: it replays, follows the unfinished stream, and when Redis
+    goes meanwhile it ends the response (the client resumes from its last event), rather than fail the request
+    (an "Exception in ASGI application" in a failover test's log)."""
+    from bosun.state.events.redis_store import RedisEventStore
+    from bosun.transport.http.resumable import resume
+
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    sent: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        store = RedisEventStore(redis.url, "resume")
+        key = await store.open("session", 1)
+        await store.append(key, b'{"jsonrpc": "2.0", "method": "notifications/progress"}')
+        left = asyncio.Event()
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async def receive() -> dict[str, Any]:
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        following = asyncio.create_task(resume(send, receive, store, "session", f"{key}-0", (), keepalive=0.2))
+        await asyncio.sleep(0.5)  # replayed, and following
+        redis.stop()
+        try:
+            await asyncio.wait_for(following, 5)
+        finally:
+            left.set()
+            await store.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        redis.stop()
+    assert sent[0]["status"] == 200 and b"notifications/progress" in sent[1]["body"]
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}

@@ -139,7 +139,10 @@ async def resume(send: Send, receive: Receive, store: EventStore, session_id: st
             if gone.done():
                 waiter.cancel()
                 return
-            found = await store.after(session_id, key, number)
+            try:
+                found = await store.after(session_id, key, number)
+            except McpError:  # the store cannot be asked now: end here; the client resumes from its last event
+                found = None
             if found is None:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
