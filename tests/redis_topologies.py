@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from polling import eventually
 
 from conftest import free_port
 from pg import INSTANCES, PrivateRedis
@@ -126,14 +127,8 @@ class RedisNode(PrivateRedis):
 
 
 def _until(check: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        with contextlib.suppress(redis.RedisError, OSError):
-            if check():
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not reached in {seconds}s: {what}")
-        time.sleep(0.1)
+    """`polling.eventually`, every 0.1 s, a node that refuses or errs meanwhile counting as "not yet"."""
+    eventually(check, seconds, what, step=0.1, ignoring=(redis.RedisError, OSError))
 
 
 class SentinelSet:

@@ -7,13 +7,13 @@ they drive is tests/servers/tasks.py, with the in-memory store or with a private
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import redis as redis_py
+from polling import eventually
 
 from bosun.security.apikeys import hash_key
 from conftest import Running, meta, modern_headers, sse_messages, start_server, stop_server
@@ -27,7 +27,6 @@ LEGACY = "2025-11-25"
 QUICK_EXIT = {"BOSUN_TASKS_GRACE_SECONDS": "0"}
 ALICE = "bsk_alice-tasks-key-" + "a" * 32
 BOB = "bsk_bob-tasks-key-" + "b" * 32
-T = TypeVar("T")
 
 
 def api_keys(directory: Path) -> dict[str, str]:
@@ -37,15 +36,6 @@ def api_keys(directory: Path) -> dict[str, str]:
     return {"BOSUN_AUTH_API_KEYS_FILE": str(keys)}
 
 
-def until(check: Callable[[], T | None], seconds: float = 5.0, step: float = 0.05) -> T:
-    """Poll `check` until it returns something truthy, and return that; fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"not reached within {seconds} s"
-        time.sleep(step)
 
 
 class Tasks:
@@ -96,7 +86,7 @@ class Tasks:
 
     def wait(self, task_id: str, status: str, seconds: float = 5.0) -> dict[str, Any]:
         """Poll `tasks/get` until the task has `status`."""
-        return until(lambda: (task := self.get(task_id))["status"] == status and task, seconds)
+        return eventually(lambda: (task := self.get(task_id))["status"] == status and task, seconds, f"status {status}")
 
 
 class Session:

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from bridge_children import start_bridge
 from mcp import Client
-from test_bridge_lifecycle import call, eventually, text_of
+from polling import eventually
+from test_bridge_lifecycle import call, text_of
 
 from conftest import ROOT, Running, stop_server
 

@@ -14,12 +14,12 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from bridge_children import EVERYTHING, NPX_EVERYTHING, PYTHON_CHILD, child_pids, start_bridge
+from polling import eventually
 
 from conftest import Running, modern_call, sse_messages, stop_server
 
@@ -38,17 +38,6 @@ def exit_logged(log: Path, pid: int, timeout: float = 0.0, what: str = "the exit
     """The log's line for the exit of child `pid`, waited for up to `timeout` seconds."""
     found: list[str] = eventually(lambda: [m for m in messages(log) if f"pid {pid} exited" in m], timeout, what)
     return found[0]
-
-
-def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """`check()`'s first truthy value within `timeout` seconds, else an assertion error naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
-        time.sleep(0.05)
 
 
 def group_members(groups: set[int]) -> dict[int, int]:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 from bridge_children import EVERYTHING, PYTHON_CHILD, child_pids, start_bridge
-from test_bridge_lifecycle import call, eventually, exit_logged, group_members, messages, text_of
+from polling import eventually
+from test_bridge_lifecycle import call, exit_logged, group_members, messages, text_of
 
 from conftest import modern_call, modern_headers, stop_server
 

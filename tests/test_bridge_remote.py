@@ -16,7 +16,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.shared.subscriptions import ToolsListChanged
+from polling import eventually
 from redis_topologies import make_ca, make_server_cert
 from remote_bridge import CuttingProxy, TokenCounter, bridge_to, speaks, start_fastmcp, start_remote_bosun
 
@@ -136,13 +137,6 @@ def _call(http: httpx.Client, url: str, text: str = "x", headers: dict[str, str]
                               **(headers or {})})
 
 
-def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
-
 @pytest.mark.parametrize("kind", ["bosun", "fastmcp"])
 def test_a_dead_remote_gives_retryable_503s_opens_the_breaker_and_is_used_again_when_back(tmp_path: Path, kind: str) -> None:
     port = free_port()
@@ -169,7 +163,7 @@ def test_a_dead_remote_gives_retryable_503s_opens_the_breaker_and_is_used_again_
                 seen.append(answer.json()["error"]["message"])
                 return ready()[0] == 503
 
-            _until(refused, 15, "the breaker did not open")
+            eventually(refused, 15, "the breaker did not open")
             assert ready()[1].startswith("crash-looping")
             assert any("cannot be reached" in message for message in seen), seen
             started = time.monotonic()
@@ -177,7 +171,7 @@ def test_a_dead_remote_gives_retryable_503s_opens_the_breaker_and_is_used_again_
             assert time.monotonic() - started < 0.5  # the breaker answers at once, without trying the remote
             assert answer.status_code == 503 and "keeps crashing" in answer.json()["error"]["message"]
             remote = _start(kind, port)
-            _until(lambda: _call(http, bridge.url).status_code == 200, 10, "the bridge did not use the remote again")
+            eventually(lambda: _call(http, bridge.url).status_code == 200, 10, "the bridge did not use the remote again")
             assert ready()[0] == 200
     finally:
         stop_server(bridge)
@@ -208,7 +202,7 @@ def test_a_remote_restarted_gracefully_finishes_the_calls_it_was_running_and_is_
             assert answers[0].json()["result"]["content"][0]["text"] == "slept 1.5"
             remote.process.wait(10)
             remote = start_remote_bosun(port)
-            _until(lambda: _call(http, bridge.url).status_code == 200, 10, "the restarted remote was not used")
+            eventually(lambda: _call(http, bridge.url).status_code == 200, 10, "the restarted remote was not used")
     finally:
         stop_server(bridge)
         stop_server(remote)
@@ -256,12 +250,12 @@ def test_a_2025_session_the_remote_forgets_is_replaced_and_an_idle_link_deletes_
             statuses: list[int] = []
             # A call that finds the old session fails (retryable), and so do calls within the backoff (a link that
             # ended this young counts as a crash); then one is served on a new session.
-            _until(lambda: statuses.append(_call(http, bridge.url).status_code) or statuses[-1] == 200, 5, str(statuses))
+            eventually(lambda: statuses.append(_call(http, bridge.url).status_code) or statuses[-1] == 200, 5, str(statuses))
             assert set(statuses) <= {200, 503}, statuses
             assert "the remote ended its session (HTTP 404)" in log.read_text()
             assert speaks(log) == ["2025-11-25"] * 2
             ended = remote_log.read_text().count("Terminating session")
-            _until(lambda: remote_log.read_text().count("Terminating session") == ended + 1, 8,
+            eventually(lambda: remote_log.read_text().count("Terminating session") == ended + 1, 8,
                    "the idle link did not DELETE its session")
         assert '"HTTP Request: DELETE' in log.read_text()
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+from polling import eventually
 
 from conftest import modern_call, start_server, stop_server
 
@@ -15,14 +16,14 @@ def test_liveness_ignores_dependencies_and_readiness_names_them() -> None:
     running = start_server("tests/servers/ops_server.py", env=FAST)
     try:
         with httpx.Client(timeout=5) as http:
-            assert _eventually(lambda: http.get(running.base + "/ready").status_code == 200)
+            eventually(lambda: http.get(running.base + "/ready").status_code == 200)
             modern_call(http, running.url, "tools/call", {"name": "set_check", "arguments": {"name": "database", "ok": False}})
-            assert _eventually(lambda: http.get(running.base + "/ready").status_code == 503)
+            eventually(lambda: http.get(running.base + "/ready").status_code == 503)
             body = http.get(running.base + "/ready").json()
             assert body["failing"] == ["database"] and "unreachable" in body["checks"]["database"]["detail"]
             assert http.get(running.base + "/health").status_code == 200  # a database outage restarts nothing
             modern_call(http, running.url, "tools/call", {"name": "set_check", "arguments": {"name": "database", "ok": True}})
-            assert _eventually(lambda: http.get(running.base + "/ready").status_code == 200)
+            eventually(lambda: http.get(running.base + "/ready").status_code == 200)
     finally:
         stop_server(running)
 
@@ -31,9 +32,9 @@ def test_non_critical_failures_and_timeouts_keep_the_pod_ready() -> None:
     running = start_server("tests/servers/ops_server.py", env={**FAST, "TEST_SLOW_CHECK": "5"})
     try:
         with httpx.Client(timeout=5) as http:
-            assert _eventually(lambda: http.get(running.base + "/ready").status_code == 200)
+            eventually(lambda: http.get(running.base + "/ready").status_code == 200)
             modern_call(http, running.url, "tools/call", {"name": "set_check", "arguments": {"name": "cache", "ok": False}})
-            assert _eventually(lambda: not http.get(running.base + "/ready").json()["checks"]["cache"]["ok"])
+            eventually(lambda: not http.get(running.base + "/ready").json()["checks"]["cache"]["ok"])
             response = http.get(running.base + "/ready")
             assert response.status_code == 200
             assert response.json()["checks"]["slow"]["detail"] == "timed out after 0.2s"
@@ -46,7 +47,7 @@ def test_probes_are_served_from_cache_not_by_running_checks() -> None:
     running = start_server("tests/servers/ops_server.py", env={"BOSUN_READINESS_INTERVAL": "30"})
     try:
         with httpx.Client(timeout=5) as http:
-            assert _eventually(lambda: http.get(running.base + "/ready").status_code == 200)
+            eventually(lambda: http.get(running.base + "/ready").status_code == 200)
             started = time.monotonic()
             for _ in range(200):
                 assert http.get(running.base + "/ready").status_code == 200
@@ -65,7 +66,7 @@ def test_startup_and_readiness_wait_for_warm_up() -> None:
             assert http.get(running.base + "/startup").status_code == 503
             assert http.get(running.base + "/ready").json()["status"] == "starting"
             assert http.get(running.base + "/health").status_code == 200
-            assert _eventually(lambda: http.get(running.base + "/startup").status_code == 200, 10)
+            eventually(lambda: http.get(running.base + "/startup").status_code == 200, 10)
             assert http.get(running.base + "/ready").status_code == 200
     finally:
         stop_server(running)
@@ -79,15 +80,8 @@ def test_liveness_fails_when_the_event_loop_is_blocked() -> None:
             assert modern_call(http, running.url, "tools/call", {"name": "block", "arguments": {"seconds": 1.5}}).status_code == 200
             wedged = http.get(running.base + "/health")
             assert wedged.status_code == 503 and wedged.json()["status"] == "wedged"
-            assert _eventually(lambda: http.get(running.base + "/health").status_code == 200, 5)
+            eventually(lambda: http.get(running.base + "/health").status_code == 200, 5)
     finally:
         stop_server(running)
 
 
-def _eventually(condition, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False

@@ -13,12 +13,13 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from polling import timed
 
 from conftest import Running, free_port, start_server, stop_server
 from pg import PrivateRedis
@@ -42,14 +43,6 @@ async def _open(http: httpx.AsyncClient, server: Running) -> httpx.Response:
 
 async def _add(http: httpx.AsyncClient, server: Running, session: str) -> httpx.Response:
     return await http.post(server.url, json=ADD, headers=_headers(session))
-
-
-def _until(check: Callable[[], bool], seconds: float = 10.0) -> float:
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < seconds, "condition not reached in time"
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def _status(server: Running, session: str) -> int:
@@ -87,7 +80,7 @@ def test_recovery_is_one_transition_even_with_a_pool_of_dead_connections(tmp_pat
                 assert (await _add(http, server, held[server.url])).status_code == 200
                 assert (await _add(http, server, "unknown")).status_code == 503
             redis.start()  # same port, empty
-            await asyncio.to_thread(_until, lambda: _status(a, "unknown") == 404 and _status(b, "unknown") == 404)
+            await asyncio.to_thread(timed, lambda: _status(a, "unknown") == 404 and _status(b, "unknown") == 404)
             for here, there in ((a, b), (b, a)):
                 # Sessions opened at once on one replica (one connection each), then used on the other.
                 opened = await _frozen(redis, [_open(http, here) for _ in range(PARALLEL)])

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 import redis as redis_py
-from tasks_http import ALICE, BOB, SERVER, Servers, Tasks, api_keys, until
+from polling import eventually
+from tasks_http import ALICE, BOB, SERVER, Servers, Tasks, api_keys
 
 from conftest import ROOT, Running, free_port, stop_server
 from pg import PrivateRedis
@@ -135,7 +136,7 @@ def test_the_audit_trail_records_creation_cancellation_and_the_end(serve: Server
         mine = [record for record in found if record["method"].startswith("tasks/")]
         return mine if len(mine) >= 4 else None
 
-    seen = {(record["method"], record["target"], record["outcome"]): record for record in until(records, 3)}
+    seen = {(record["method"], record["target"], record["outcome"]): record for record in eventually(records, 3)}
     assert set(seen) == {("tasks/create", "counting", f"task:{cancelled}"), ("tasks/cancel", "counting", f"task:{cancelled}"),
                          ("tasks/create", "slow", f"task:{ended}"), ("tasks/end", "slow", "completed")}
     assert all(record["principal"] == "apikey#alice" for record in seen.values())
@@ -146,7 +147,7 @@ def test_the_audit_trail_records_creation_cancellation_and_the_end(serve: Server
 def test_report_status_is_the_status_message_while_the_task_runs(backend: str, serve: Servers, http: httpx.Client) -> None:
     tasks = Tasks(http, serve())
     task_id = tasks.create("counting")
-    running = until(lambda: (task := tasks.get(task_id)).get("statusMessage") and task)
+    running = eventually(lambda: (task := tasks.get(task_id)).get("statusMessage") and task)
     assert (running["status"], running["statusMessage"]) == ("working", "3 of 10")
     tasks.cancel(task_id)
     assert tasks.get(task_id)["statusMessage"] == "Cancelled by the client"
@@ -159,11 +160,11 @@ def test_a_cancel_reaches_the_running_function_and_the_status_stays_cancelled(ba
     for tool, last in (("careful", "cancelled, cleaned up"), ("plain_loop", "stopped")):
         marker = tmp_path / f"{tool}.marks"
         task_id = tasks.create(tool, {"marker": str(marker)})
-        until(lambda marker=marker: marker.exists() and marker.read_text())
+        eventually(lambda marker=marker: marker.exists() and marker.read_text())
         asked = time.monotonic()
         ack = tasks.cancel(task_id)
         assert ack["resultType"] == "complete" and set(ack) <= {"resultType", "_meta"}
-        until(lambda marker=marker, last=last: marker.read_text().splitlines()[-1] == last, 2.0)
+        eventually(lambda marker=marker, last=last: marker.read_text().splitlines()[-1] == last, 2.0)
         assert time.monotonic() - asked < 2.0, tool
         for _ in range(5):  # a `def` tool returns after seeing the cancel: its result must not replace `cancelled`
             task = tasks.get(task_id)
@@ -229,17 +230,17 @@ def test_readiness_names_the_task_store_while_its_redis_is_down(serve: Servers, 
             body: dict[str, Any] = http.get(server.base + "/ready").json()
             return body if body["checks"]["tasks"]["ok"] is ok else None
 
-        until(lambda: tasks_check(True))
+        eventually(lambda: tasks_check(True))
         created = Tasks(http, server).create("slow", {"seconds": 30})
         redis.stop()
-        down = until(lambda: tasks_check(False), 5)
+        down = eventually(lambda: tasks_check(False), 5)
         assert "tasks" in down["failing"] and "ConnectionError" in down["checks"]["tasks"]["detail"]
         # While it is down: a retryable 503 that names no host, for a new task and for one that exists.
         for method, params in (("tools/call", {"name": "slow", "arguments": {"seconds": 1}}), ("tasks/get", {"taskId": created})):
             status, error = Tasks(http, server).error(method, params)
             assert (status, error["code"], error["message"]) == (503, -32603, "The task store is unavailable; retry shortly")
         redis.start()  # the same port, empty
-        back = until(lambda: tasks_check(True), 10)
+        back = eventually(lambda: tasks_check(True), 10)
         assert "tasks" not in back["failing"]
         tasks = Tasks(http, server)
         assert tasks.get(tasks.create("slow", {"seconds": 0.1}))["status"] in ("working", "completed")

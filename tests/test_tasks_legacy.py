@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tasks_http import ALICE, BOB, LEGACY, Servers, Session, Tasks, api_keys, until
+from polling import eventually
+from tasks_http import ALICE, BOB, LEGACY, Servers, Session, Tasks, api_keys
 
 pytest_plugins = ["tasks_fixtures"]  # `private_redis`, `serve`
 BACKENDS = pytest.mark.parametrize("backend", ["memory", "redis"])
@@ -72,7 +73,7 @@ def test_tasks_result_asks_the_client_on_its_stream_then_completes(backend: str,
     created = session.request("tools/call", {"name": "confirm_with", "arguments": {"label": "legacy", "count": 3},
                                              "task": {}})["result"]["task"]
     task_id = created["taskId"]
-    until(lambda: status_of(session, task_id) == "input_required")
+    eventually(lambda: status_of(session, task_id) == "input_required")
     asked: list[dict[str, Any]] = []
 
     def answer(request: dict[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from polling import eventually
 from redis_topologies import Cluster, RedisNode, SentinelSet, Tls
-from tasks_http import Tasks, until
+from tasks_http import Tasks
 from test_redis_topologies import _problems, _ready
 
 from conftest import Running, free_port, start_server, stop_server
@@ -83,11 +84,11 @@ def exercise(pair: Pair, topology: str) -> dict[str, Any]:
 
         marker = pair.directory / f"careful-{topology}.marks"
         cancelled_id = one.create("careful", {"marker": str(marker)})
-        until(lambda: marker.exists() and marker.read_text(), 10)
+        eventually(lambda: marker.exists() and marker.read_text(), 10)
         asked = time.monotonic()
         ack = other.cancel(cancelled_id)
         assert ack["resultType"] == "complete", ack
-        until(lambda: marker.read_text().splitlines()[-1] == "cancelled, cleaned up", 5, 0.01)
+        eventually(lambda: marker.read_text().splitlines()[-1] == "cancelled, cleaned up", 5, "the cleanup", step=0.01)
         numbers["cancel"] = time.monotonic() - asked
         for reader in (one, other):
             task = reader.get(cancelled_id)
@@ -128,7 +129,7 @@ def test_tasks_on_sentinel_and_through_a_sentinel_failover(tmp_path: Path) -> No
             began = time.monotonic()
             running = one.create("slow", {"seconds": 6, "label": "through the failover"})
             with primary.client() as client:
-                until(lambda: client.hget(f"{NAMESPACE}:task:{{{running}}}", "runs") == b"1", 5)
+                eventually(lambda: client.hget(f"{NAMESPACE}:task:{{{running}}}", "runs") == b"1", 5)
             started = time.monotonic() - began
             parked = other.create("confirm_with", {"label": "parked", "count": 1})  # its question, on the old primary
             [key] = other.wait(parked, "input_required")["inputRequests"]
