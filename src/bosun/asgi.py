@@ -45,6 +45,14 @@ async def respond_error(send: Send, status: int, error: McpError, request_id: An
     await respond(send, status, error_bytes(request_id, error), headers)
 
 
+async def respond_store_error(send: Send, error: McpError, request_id: Any = None,
+                              headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """A store failed (sessions, resumable events): its own code (-32603 when unavailable), Retry-After on a 503,
+    and the request's id, so the client knows which request to retry."""
+    extra = ((b"retry-after", b"1"),) if error.http_status == 503 else ()
+    await respond_error(send, error.http_status, error, request_id, headers=JSON_HEADERS + headers + extra)
+
+
 async def reject(send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = (),
                  request_id: Any = None) -> None:
     """A transport-level refusal: a JSON-RPC error body any client can read, carrying the request's id when

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from bosun.app.handlers import Handlers
-from bosun.asgi import JSON_HEADERS, reject, respond, respond_error, too_many_streams
+from bosun.asgi import JSON_HEADERS, reject, respond, respond_store_error, too_many_streams
 from bosun.ops.logs import Throttled
 from bosun.ops.logs import request_id as request_id_var
 from bosun.protocol.call import Call, requested_level
@@ -37,13 +37,6 @@ from bosun.types import Receive, Send
 
 log = logging.getLogger("bosun.transport")
 _unmatched = Throttled(log)
-
-
-async def _store_error(send: Send, error: McpError, request_id: Any = None) -> None:
-    """The session store failed: its own code (-32603 when unavailable), Retry-After on a 503, and the
-    request's id, so the client knows which request to retry."""
-    extra = ((b"retry-after", b"1"),) if error.http_status == 503 else ()
-    await respond_error(send, error.http_status, error, request_id, headers=JSON_HEADERS + extra)
 
 
 def _session_header(session: Session) -> tuple[tuple[bytes, bytes], ...]:
@@ -157,7 +150,7 @@ class LegacyEndpoint:
                                               principal.key if principal is not None else None,
                                               principal.key if principal is not None else f"peer#{peer or '-'}")
         except McpError as error:
-            await _store_error(send, error, request_id)
+            await respond_store_error(send, error, request_id)
             return
         offered = self.handlers.session_capabilities.get(version, self.handlers.capabilities)
         result: dict[str, Any] = {"protocolVersion": version, "capabilities": offered,
@@ -176,7 +169,7 @@ class LegacyEndpoint:
         try:
             session = await self.store.get(session_id)
         except McpError as error:
-            await _store_error(send, error, request_id)
+            await respond_store_error(send, error, request_id)
             return None
         if session is not None and session.owner != (principal.key if principal is not None else None):
             # Another principal's session: answered exactly as an unknown one, so session ids cannot be probed.
@@ -364,7 +357,7 @@ class LegacyEndpoint:
         try:
             deleted = await self.store.delete(session_id)
         except McpError as error:
-            await _store_error(send, error)
+            await respond_store_error(send, error)
             return
         if not deleted:
             await reject(send, 404, "Session not found or expired")

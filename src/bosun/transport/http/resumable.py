@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from bosun.asgi import JSON_HEADERS, respond
+from bosun.asgi import JSON_HEADERS, respond, respond_store_error
 from bosun.protocol.errors import INTERNAL_ERROR, INVALID_REQUEST, McpError
 from bosun.protocol.jsonrpc import error_bytes
 from bosun.protocol.observe import Observer
@@ -116,8 +116,7 @@ async def resume(send: Send, receive: Receive, store: EventStore, session_id: st
     try:
         found = await store.after(session_id, *parsed) if parsed is not None else None
     except McpError as unavailable:  # the store cannot be asked now: retry the resume, not the request
-        retry = ((b"retry-after", b"1"),) if unavailable.http_status == 503 else ()
-        await respond(send, unavailable.http_status, error_bytes(None, unavailable), JSON_HEADERS + headers + retry)
+        await respond_store_error(send, unavailable, headers=headers)
         return
     if parsed is None or found is None:
         error = McpError(INVALID_REQUEST, "Not Found: unknown or expired Last-Event-ID for this session; send the request again")
