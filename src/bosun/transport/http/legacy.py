@@ -288,8 +288,10 @@ class LegacyEndpoint:
         return {}
 
     async def _subscriptions_changed(self, session: Session) -> None:
-        """Told to the replica that may hold this session's GET stream; here, answered once a bridged server that
-        owns the URI is subscribed upstream (within a bound), so the update of a change that follows is not lost."""
+        """Answered once a bridged server that owns the URI is subscribed upstream (within a bound), so the update of
+        a change that follows is not lost. The store's change message already gave the new set to every replica of
+        this version; the relay's subscriptions message is for replicas of a Bosun before change numbers during a
+        rolling upgrade, which update a GET stream's set from it alone (it can go once no such replica is left)."""
         if self.relay is not None:
             self.relay.subscriptions_changed(session.id, sorted(session.subscriptions), session.revision)
         await self.hub.interest_settled()
